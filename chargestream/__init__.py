@@ -1,0 +1,3 @@
+"""chargestream: CLI, settings and the local stack runner."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,60 @@
+"""Where an analyst's query goes: the stack's endpoint, the embedded store, or a ClickHouse server."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from urllib.parse import urlencode
+
+from chargestream.errors import SetupError
+from chargestream.processes import Managed
+from chargestream.settings import Settings
+
+
+class QueryError(RuntimeError):
+    """ClickHouse refused the query (syntax, unknown table, read-only...)."""
+
+
+def sink_process(settings: Settings) -> Managed:
+    return Managed("sink", settings.run_dir, settings.logs_dir)
+
+
+def run_query(settings: Settings, sql: str, fmt: str = "TabSeparated") -> str:
+    """Run one query and return its text output, whichever way the store is reachable now."""
+    if not settings.uses_embedded_clickhouse:
+        return _direct(settings, sql, fmt)
+    if sink_process(settings).pid() is not None:
+        return _via_endpoint(settings, sql, fmt)
+    return _direct(settings, sql, fmt)
+
+
+def _via_endpoint(settings: Settings, sql: str, fmt: str) -> str:
+    url = f"http://{settings.query_host}:{settings.query_port}/?{urlencode({'default_format': fmt})}"
+    req = urllib.request.Request(url, data=sql.encode(), method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return str(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        raise QueryError(exc.read().decode(errors="replace").strip()) from exc
+    except OSError as exc:
+        raise SetupError(f"the query endpoint {url} does not answer ({exc}): see `chargestream status`") from exc
+
+
+def _direct(settings: Settings, sql: str, fmt: str) -> str:
+    from sinks.clickhouse import connect
+    from sinks.migrations import migrate
+
+    client = connect(settings.clickhouse_dsn)
+    try:
+        if settings.uses_embedded_clickhouse:
+            migrate(client)  # a store that was never written still has the contract tables
+        try:
+            return client.raw_query(sql, fmt=fmt).decode()
+        except Exception as exc:
+            raise QueryError(str(exc).strip()) from exc
+    finally:
+        client.close()
+
+
+def scalar(settings: Settings, sql: str) -> str:
+    return run_query(settings, sql, "TabSeparated").strip()

@@ -1,0 +1,76 @@
+"""Configuration from CHARGESTREAM_* environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_state_dir() -> Path:
+    # In a checkout (editable install) state lives in the repo's ignored .chargestream/;
+    # an installed package falls back to the user's state directory.
+    if (_PACKAGE_ROOT / "pyproject.toml").is_file():
+        return _PACKAGE_ROOT / ".chargestream"
+    return Path.home() / ".local" / "state" / "chargestream"
+
+
+class Settings(BaseSettings):
+    """Every knob of the local stack; an env var naming a cluster always wins over local services."""
+
+    model_config = SettingsConfigDict(env_prefix="CHARGESTREAM_", extra="ignore")
+
+    state_dir: Path = Field(default_factory=_default_state_dir, description="jars, broker data, store, logs")
+    kafka_bootstrap: str | None = Field(None, description="existing cluster; when set no broker is started")
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_version: str = "4.2.0"
+    kafka_heap: str = "768m"
+    topic_partitions: int = 3
+    clickhouse_url: str | None = Field(None, description="chdb://PATH or http(s)://host:8123")
+    query_host: str = "127.0.0.1"
+    query_port: int = 8123
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8180
+    schema_registry_url: str | None = None
+    worker_id: str = "chargestream-sessions"
+    sink_group: str = "chargestream-sink"
+    sink_batch_max: int = 5000
+    sink_flush_seconds: float = 0.5
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def uses_local_broker(self) -> bool:
+        return not self.kafka_bootstrap
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        return self.clickhouse_url or f"chdb://{self.state_dir / 'clickhouse'}"
+
+    @property
+    def uses_embedded_clickhouse(self) -> bool:
+        return self.clickhouse_dsn.startswith("chdb:")
+
+    @cached_property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def worker_data_dir(self) -> Path:
+        return self.state_dir / "worker"

@@ -1,0 +1,134 @@
+"""The local stack: broker, topics, stream worker, sink (+ query endpoint). Up, down, status."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from chargestream import kafka_local
+from chargestream.errors import SetupError
+from chargestream.processes import Managed
+from chargestream.query import sink_process
+from chargestream.settings import Settings
+from chargestream.topics import CHARGER_EVENTS, ensure_topics
+from sinks.service import SINK_TOPICS
+
+Say = Callable[[str], None]
+
+
+def worker_process(settings: Settings) -> Managed:
+    return Managed("worker", settings.run_dir, settings.logs_dir)
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment for our processes: every setting explicit, so they agree with the CLI."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"CHARGESTREAM_{name.upper()}"] = str(value)
+    return env
+
+
+def _wait_file(path: Path, proc: Managed, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return
+        if proc.pid() is None:
+            raise SetupError(f"the {what} exited at start; see {proc.log_file}:\n{proc.log_tail()}")
+        time.sleep(0.2)
+    raise SetupError(f"the {what} was not ready within {timeout:.0f} s; see {proc.log_file}")
+
+
+def up(settings: Settings, say: Say = print, timeout: float = 120.0) -> None:
+    """Start every component that is not running yet and return once all are ready."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    if settings.uses_local_broker:
+        pid = kafka_local.start_broker(settings)
+        say(f"kafka      pid {pid}  {settings.bootstrap}  (Apache Kafka {kafka_local.broker_version(settings)}, KRaft)")
+    created = ensure_topics(settings.bootstrap, settings.topic_partitions)
+    say(f"topics     {len(created)} created" if created else "topics     present")
+    env = child_env(settings)
+    worker = worker_process(settings)
+    if worker.pid() is None:
+        (settings.run_dir / "worker.ready").unlink(missing_ok=True)
+        worker.start([sys.executable, "-m", "streams", "worker", "--without-web", "--loglevel", "info"], env=env)
+    sink = sink_process(settings)
+    if sink.pid() is None:
+        if settings.uses_embedded_clickhouse and not kafka_local.port_free(settings.query_host, settings.query_port):
+            raise SetupError(f"port {settings.query_port} (query endpoint) is in use by another process: stop it "
+                             "or choose another with CHARGESTREAM_QUERY_PORT")
+        (settings.run_dir / "sink.ready").unlink(missing_ok=True)
+        sink.start([sys.executable, "-m", "sinks"], env=env)
+    _wait_file(settings.run_dir / "worker.ready", worker, timeout, "stream worker")
+    say(f"worker     pid {worker.pid()}  Faust app {settings.worker_id}")
+    _wait_file(settings.run_dir / "sink.ready", sink, timeout, "sink")
+    where = (f"query endpoint http://{settings.query_host}:{settings.query_port}"
+             if settings.uses_embedded_clickhouse else settings.clickhouse_dsn)
+    say(f"sink       pid {sink.pid()}  {where}")
+    say(f"ready in {time.monotonic() - t0:.1f} s; state in {settings.state_dir}")
+
+
+def down(settings: Settings, say: Say = print) -> list[str]:
+    """Stop our processes, by pid, sink first so that it commits what it wrote."""
+    stopped = []
+    for proc in (sink_process(settings), worker_process(settings)):
+        if proc.stop():
+            stopped.append(proc.name)
+    if settings.uses_local_broker and kafka_local.stop_broker(settings):
+        stopped.append("kafka")
+    for name in ("worker.ready", "sink.ready"):
+        (settings.run_dir / name).unlink(missing_ok=True)
+    say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return stopped
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    detail: str
+
+
+def status(settings: Settings) -> list[ComponentStatus]:
+    rows = []
+    if settings.uses_local_broker:
+        rows.append(ComponentStatus("kafka", kafka_local.broker_process(settings).pid(),
+                                    f"{settings.bootstrap} (Kafka {kafka_local.broker_version(settings)})"))
+    else:
+        rows.append(ComponentStatus("kafka", None, f"external: {settings.bootstrap}"))
+    rows.append(ComponentStatus("worker", worker_process(settings).pid(), f"group {settings.worker_id}"))
+    rows.append(ComponentStatus("sink", sink_process(settings).pid(), settings.clickhouse_dsn))
+    return rows
+
+
+def consumer_lag(settings: Settings, group: str, topics: list[str], timeout: float = 10.0) -> int | None:
+    """Messages the group has not committed yet over the topics; None when Kafka does not answer."""
+    c = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        md = c.list_topics(timeout=timeout)
+        tps = [TopicPartition(t, p) for t in topics if t in md.topics for p in md.topics[t].partitions]
+        committed = c.committed(tps, timeout=timeout)
+        lag = 0
+        for tp in committed:
+            _low, high = c.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=timeout)
+            lag += high - (tp.offset if tp.offset >= 0 else _low)
+        return lag
+    except Exception:
+        return None
+    finally:
+        c.close()
+
+
+def lags(settings: Settings) -> dict[str, int | None]:
+    return {
+        "worker": consumer_lag(settings, settings.worker_id, [CHARGER_EVENTS]),
+        "sink": consumer_lag(settings, settings.sink_group, SINK_TOPICS),
+    }

@@ -1,0 +1,180 @@
+"""The canonical charger events as typed values, and their conversion to/from Avro records.
+
+Times are integer epoch milliseconds (UTC) everywhere in the core: exact, cheap and orderable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+NAMESPACE = "io.chargestream.events"
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def to_ms(value: datetime | int) -> int:
+    """Epoch ms from what fastavro returns for timestamp-millis (an aware datetime) or an int."""
+    if isinstance(value, int):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // _MS
+
+
+def from_ms(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+@dataclass(frozen=True, slots=True)
+class SampledValue:
+    sampled_at: int
+    unit: str
+    value: float
+    raw_value: str
+    measurand: str = ENERGY_REGISTER
+    phase: str | None = None
+    location: str | None = None
+    context: str = "Sample.Periodic"
+    raw_unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterValues:
+    samples: tuple[SampledValue, ...]
+    transaction_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    status: str
+    error_code: str | None = None
+    vendor_error_code: str | None = None
+    info: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEvent:
+    event_type: str  # Started | Updated | Ended
+    transaction_id: str
+    seq_no: int | None = None
+    trigger_reason: str | None = None
+    charging_state: str | None = None
+    stopped_reason: str | None = None
+    id_token_hash: str | None = None
+    meter_wh: float | None = None
+    offline: bool = False
+    samples: tuple[SampledValue, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StationBoot:
+    vendor: str
+    model: str
+    firmware_version: str | None = None
+    serial_number: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChange:
+    connected: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultNotice:
+    component: str
+    variable: str
+    trigger: str | None = None
+    actual_value: str | None = None
+    tech_code: str | None = None
+    tech_info: str | None = None
+    severity: int | None = None
+    cleared: bool = False
+
+
+Payload = (
+    MeterValues | StatusChange | TransactionEvent | StationBoot | Heartbeat | ConnectionChange | FaultNotice
+)
+_PAYLOAD_TYPES: dict[str, type[Any]] = {
+    f"{NAMESPACE}.{cls.__name__}": cls
+    for cls in (MeterValues, StatusChange, TransactionEvent, StationBoot, Heartbeat, ConnectionChange, FaultNotice)
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerEvent:
+    event_id: str
+    station_id: str
+    connector_id: int
+    station_time: int
+    received_at: int
+    source: str
+    payload: Payload
+    evse_id: int | None = None
+    message_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # never serialised
+
+    @property
+    def kind(self) -> str:
+        return type(self.payload).__name__
+
+
+def _sample_to_record(s: SampledValue) -> dict[str, Any]:
+    return {f.name: getattr(s, f.name) for f in fields(SampledValue)}
+
+
+def _payload_to_record(p: Payload) -> dict[str, Any]:
+    rec = {f.name: getattr(p, f.name) for f in fields(p)}  # type: ignore[arg-type]
+    if "samples" in rec:
+        rec["samples"] = [_sample_to_record(s) for s in rec["samples"]]
+    return rec
+
+
+def to_record(ev: ChargerEvent) -> dict[str, Any]:
+    """The Avro record of an event (union branch named explicitly)."""
+    return {
+        "event_id": ev.event_id,
+        "station_id": ev.station_id,
+        "connector_id": ev.connector_id,
+        "evse_id": ev.evse_id,
+        "station_time": ev.station_time,
+        "received_at": ev.received_at,
+        "source": ev.source,
+        "message_id": ev.message_id,
+        "payload": (f"{NAMESPACE}.{type(ev.payload).__name__}", _payload_to_record(ev.payload)),
+    }
+
+
+def _sample_from_record(r: dict[str, Any]) -> SampledValue:
+    return SampledValue(**{**r, "sampled_at": to_ms(r["sampled_at"])})
+
+
+def from_record(rec: dict[str, Any]) -> ChargerEvent:
+    """The typed event of a decoded Avro record (read with return_record_name=True)."""
+    name, body = rec["payload"]
+    cls = _PAYLOAD_TYPES.get(name)
+    if cls is None:
+        raise ValueError(f"unknown payload type {name!r}")
+    body = dict(body)
+    if "samples" in body:
+        body["samples"] = tuple(_sample_from_record(s) for s in body["samples"])
+    return ChargerEvent(
+        event_id=rec["event_id"],
+        station_id=rec["station_id"],
+        connector_id=rec["connector_id"],
+        evse_id=rec.get("evse_id"),
+        station_time=to_ms(rec["station_time"]),
+        received_at=to_ms(rec["received_at"]),
+        source=rec["source"],
+        message_id=rec.get("message_id"),
+        payload=cls(**body),
+    )
