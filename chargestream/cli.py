@@ -141,15 +141,22 @@ def demo(
                 st.update(f"billing records: {n}/{len(truths)}")
                 if n >= len(truths) or time.monotonic() > deadline:
                     break
+                dead = [r.name for r in stack.status(settings) if r.pid is None and r.name != "kafka"]
+                if dead:
+                    raise SetupError(f"{', '.join(dead)} stopped during the demo; see {settings.logs_dir}")
                 time.sleep(0.5)
-        _summary(settings, truths, where)
+        complete = _summary(settings, truths, where)
     finally:
         if not keep_running:
             stack.down(settings, _say)
     console.print(f"demo wall time {time.monotonic() - t0:.1f} s")
+    if not complete:
+        err.print("[red]not every simulated session was billed exactly: see the summary above[/]")
+        raise typer.Exit(1)
 
 
-def _summary(settings: Settings, truths: list[dict[str, object]], where: str) -> None:
+def _summary(settings: Settings, truths: list[dict[str, object]], where: str) -> bool:
+    """Print the summary; True when every true session was billed exactly."""
     out = run_query(settings, f"""
         SELECT station_id, connector_id, toUnixTimestamp64Milli(plugged_in_at), energy_wh
         FROM chargestream.billing_records FINAL WHERE {where}""", "TabSeparated")
@@ -171,6 +178,7 @@ def _summary(settings: Settings, truths: list[dict[str, object]], where: str) ->
                round(avg(idle_minutes), 1) AS avg_idle_min, round(max(max_power_kw), 1) AS peak_kw
         FROM chargestream.billing_records FINAL WHERE {where}
         GROUP BY station_id ORDER BY station_id""", "PrettyCompactMonoBlock"))
+    return exact == len(truths) == len(billed)
 
 
 @app.command()

@@ -47,7 +47,23 @@ def _wait_file(path: Path, proc: Managed, timeout: float, what: str) -> None:
 
 
 def up(settings: Settings, say: Say = print, timeout: float = 120.0) -> None:
-    """Start every component that is not running yet and return once all are ready."""
+    """Start every component that is not running yet and return once all are ready.
+
+    If any component fails, the ones this call started are stopped again: no half stack is left.
+    """
+    already = {p.name for p in (worker_process(settings), sink_process(settings)) if p.pid() is not None}
+    if settings.uses_local_broker and kafka_local.broker_process(settings).pid() is not None:
+        already.add("kafka")
+    try:
+        _up(settings, say, timeout)
+    except BaseException:
+        for proc in (sink_process(settings), worker_process(settings), kafka_local.broker_process(settings)):
+            if proc.name not in already:
+                proc.stop()
+        raise
+
+
+def _up(settings: Settings, say: Say, timeout: float) -> None:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     if settings.uses_local_broker:

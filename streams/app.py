@@ -41,7 +41,7 @@ events_dlq = app.topic(dlq(CHARGER_EVENTS), key_serializer="raw", value_serializ
 
 # Per-connector state; its changelog partition is the source event's partition (key = station_id),
 # so a station's connectors recover on the worker that owns the station.
-connectors = app.Table("connectors", default=None, partitions=settings.topic_partitions, value_serializer="json")
+connectors = app.Table("connectors", default=None, partitions=settings.topic_partitions)
 
 
 @app.agent(events_topic)

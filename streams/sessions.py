@@ -120,7 +120,8 @@ def _on_status(state: ConnectorState, ev: ChargerEvent, p: StatusChange) -> tupl
     if new_state == "charging" and sess.charging_started_at is None:
         sess.charging_started_at = ev.station_time
     if new_state in ("suspended_ev", "idle") and sess.charging_started_at is not None:
-        sess.charging_ended_at = ev.station_time
+        if sess.charging_ended_at is None:  # Finishing after SuspendedEV: charging ended at the first
+            sess.charging_ended_at = ev.station_time
         new_state = "idle"
     elif new_state == "charging":
         sess.charging_ended_at = None
