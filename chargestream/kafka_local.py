@@ -25,7 +25,7 @@ READY_LINE = "Kafka Server started"
 
 
 def jars_dir(settings: Settings) -> Path:
-    return settings.kafka_dir / f"jars-{settings.kafka_version}"
+    return settings.kafka_cache_dir / f"jars-{settings.kafka_version}"
 
 
 def fetch_jars(settings: Settings, quiet: bool = False) -> Path:
@@ -41,7 +41,7 @@ def fetch_jars(settings: Settings, quiet: bool = False) -> Path:
             "Maven (mvn) not found: install it (apt-get install maven) to fetch the Kafka jars, "
             "or set CHARGESTREAM_KAFKA_BOOTSTRAP to an existing cluster"
         )
-    work = settings.kafka_dir / "resolve"
+    work = settings.kafka_cache_dir / "resolve"
     work.mkdir(parents=True, exist_ok=True)
     pom = resources.files("chargestream").joinpath("kafka/pom.xml").read_text()
     (work / "pom.xml").write_text(pom.replace("KAFKA_VERSION", settings.kafka_version))
@@ -52,9 +52,11 @@ def fetch_jars(settings: Settings, quiet: bool = False) -> Path:
               file=sys.stderr)
     cmd = [
         mvn, "-q", "-B", "-f", str(work / "pom.xml"),
-        f"-Dmaven.repo.local={settings.kafka_dir / 'm2'}",
+        f"-Dmaven.repo.local={settings.kafka_cache_dir / 'm2'}",
         "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
     ]
+    if settings.maven_settings is not None:
+        cmd[1:1] = ["-s", str(settings.maven_settings)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         detail = _last_error_line(proc.stdout + proc.stderr)
