@@ -67,9 +67,19 @@ def status() -> None:
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="one read statement, e.g. \"SELECT count() FROM chargestream.billing_records\"")],
-    fmt: Annotated[str | None, typer.Option("--format", "-f", help="ClickHouse output format "
-                                                 "(default: PrettyCompact on a terminal, else TabSeparatedWithNames)")] = None,
+    query: Annotated[
+        str,
+        typer.Argument(help='one read statement, e.g. "SELECT count() FROM chargestream.billing_records"'),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="ClickHouse output format "
+            "(default: PrettyCompact on a terminal, else TabSeparatedWithNames)",
+        ),
+    ] = None,
 ) -> None:
     """Run an analyst query; works while the stack runs (through its endpoint) and when it is down."""
     fmt = fmt or ("PrettyCompact" if sys.stdout.isatty() else "TabSeparatedWithNames")
@@ -88,14 +98,23 @@ def simulate(
     sessions: Annotated[int, typer.Option(help="sessions per connector")] = 4,
     seed: Annotated[int, typer.Option(help="same seed, same fleet, same events")] = 7,
     meter_interval: Annotated[int, typer.Option(help="seconds between meter values while charging")] = 60,
-    truth: Annotated[Path | None, typer.Option(help="ground-truth JSON lines (default: state/truth/fleet-SEED.jsonl)")] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="ground-truth JSON lines (default: state/truth/fleet-SEED.jsonl)")
+    ] = None,
 ) -> None:
     """Simulate a fleet of chargers straight into Kafka and write the ground truth."""
     _simulate(Settings(), stations, connectors, sessions, seed, meter_interval, truth)
 
 
-def _simulate(settings: Settings, stations: int, connectors: int, sessions: int, seed: int,
-              meter_interval: int, truth: Path | None) -> tuple[int, int, Path]:
+def _simulate(
+    settings: Settings,
+    stations: int,
+    connectors: int,
+    sessions: int,
+    seed: int,
+    meter_interval: int,
+    truth: Path | None,
+) -> tuple[int, int, Path]:
     from producers.fleet import FleetConfig, iter_truth_lines, simulate
     from producers.publisher import EventPublisher
     from schemas.codec import make_codec
@@ -112,8 +131,10 @@ def _simulate(settings: Settings, stations: int, connectors: int, sessions: int,
     with console.status(f"publishing {len(events)} events of {len(truths)} sessions") as st:
         publisher.publish_all(events, progress=lambda n: st.update(f"published {n}/{len(events)} events"))
     dt = time.monotonic() - t0
-    console.print(f"published {len(events)} events ({len(events) / max(dt, 1e-9):,.0f}/s) for {len(truths)} sessions "
-                  f"on {stations}×{connectors} connectors; ground truth in {truth}")
+    console.print(
+        f"published {len(events)} events ({len(events) / max(dt, 1e-9):,.0f}/s) for {len(truths)} sessions "
+        f"on {stations}×{connectors} connectors; ground truth in {truth}"
+    )
     return len(events), len(truths), truth
 
 
@@ -122,7 +143,9 @@ def demo(
     stations: Annotated[int, typer.Option(help="stations in the simulated fleet")] = 8,
     sessions: Annotated[int, typer.Option(help="sessions per connector")] = 4,
     seed: Annotated[int, typer.Option(help="fleet seed")] = 7,
-    keep_running: Annotated[bool, typer.Option(help="leave the stack up afterwards for `chargestream sql`")] = False,
+    keep_running: Annotated[
+        bool, typer.Option(help="leave the stack up afterwards for `chargestream sql`")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for all billing records")] = 180.0,
 ) -> None:
     """The whole thing once: up, a simulated fleet, wait for billing, print a summary, down."""
@@ -137,7 +160,10 @@ def demo(
         deadline = time.monotonic() + timeout
         with console.status("waiting for billing records") as st:
             while True:
-                n = int(scalar(settings, f"SELECT count() FROM chargestream.billing_records FINAL WHERE {where}") or 0)
+                n = int(
+                    scalar(settings, f"SELECT count() FROM chargestream.billing_records FINAL WHERE {where}")
+                    or 0
+                )
                 st.update(f"billing records: {n}/{len(truths)}")
                 if n >= len(truths) or time.monotonic() > deadline:
                     break
@@ -157,12 +183,22 @@ def demo(
 
 def _summary(settings: Settings, truths: list[dict[str, object]], where: str) -> bool:
     """Print the summary; True when every true session was billed exactly."""
-    out = run_query(settings, f"""
+    out = run_query(
+        settings,
+        f"""
         SELECT station_id, connector_id, toUnixTimestamp64Milli(plugged_in_at), energy_wh
-        FROM chargestream.billing_records FINAL WHERE {where}""", "TabSeparated")
-    billed = {(r[0], int(r[1]), int(r[2])): int(r[3]) for r in (ln.split("\t") for ln in out.splitlines() if ln)}
-    exact = sum(1 for t in truths if billed.get((str(t["station_id"]), int(str(t["connector_id"])),
-                                                   int(str(t["plugged_in_at"])))) == t["energy_wh"])
+        FROM chargestream.billing_records FINAL WHERE {where}""",
+        "TabSeparated",
+    )
+    billed = {
+        (r[0], int(r[1]), int(r[2])): int(r[3]) for r in (ln.split("\t") for ln in out.splitlines() if ln)
+    }
+    exact = sum(
+        1
+        for t in truths
+        if billed.get((str(t["station_id"]), int(str(t["connector_id"])), int(str(t["plugged_in_at"]))))
+        == t["energy_wh"]
+    )
     true_wh = sum(int(str(t["energy_wh"])) for t in truths)
     table = Table(title="chargestream demo summary")
     table.add_column("measure")
@@ -173,11 +209,17 @@ def _summary(settings: Settings, truths: list[dict[str, object]], where: str) ->
     table.add_row("energy true", f"{true_wh / 1000:,.3f} kWh")
     table.add_row("sessions exact to the Wh", f"{exact}/{len(truths)}")
     console.print(table)
-    console.print(run_query(settings, f"""
+    console.print(
+        run_query(
+            settings,
+            f"""
         SELECT station_id, count() AS sessions, round(sum(energy_wh) / 1000, 3) AS kwh,
                round(avg(idle_minutes), 1) AS avg_idle_min, round(max(max_power_kw), 1) AS peak_kw
         FROM chargestream.billing_records FINAL WHERE {where}
-        GROUP BY station_id ORDER BY station_id""", "PrettyCompactMonoBlock"))
+        GROUP BY station_id ORDER BY station_id""",
+            "PrettyCompactMonoBlock",
+        )
+    )
     return exact == len(truths) == len(billed)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 
 
-def dlq_headers(reason: str, source_topic: str, partition: int, offset: int, stage: str) -> list[tuple[str, bytes]]:
+def dlq_headers(
+    reason: str, source_topic: str, partition: int, offset: int, stage: str
+) -> list[tuple[str, bytes]]:
     return [
         ("dlq.reason", reason.encode()[:2000]),
         ("dlq.source.topic", source_topic.encode()),

@@ -48,12 +48,20 @@ def fetch_jars(settings: Settings, quiet: bool = False) -> Path:
     libs = target.with_name(target.name + ".partial")
     shutil.rmtree(libs, ignore_errors=True)
     if not quiet:
-        print(f"[kafka] resolving org.apache.kafka:kafka_2.13:{settings.kafka_version} from Maven Central",
-              file=sys.stderr)
+        print(
+            f"[kafka] resolving org.apache.kafka:kafka_2.13:{settings.kafka_version} from Maven Central",
+            file=sys.stderr,
+        )
     cmd = [
-        mvn, "-q", "-B", "-f", str(work / "pom.xml"),
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(work / "pom.xml"),
         f"-Dmaven.repo.local={settings.kafka_cache_dir / 'm2'}",
-        "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={libs}",
+        "-DincludeScope=runtime",
     ]
     if settings.maven_settings is not None:
         cmd[1:1] = ["-s", str(settings.maven_settings)]
@@ -92,7 +100,9 @@ def java_version() -> int:
     if major == 1 and m and m.group(2):
         major = int(m.group(2))
     if major < 17:
-        raise SetupError(f"Kafka 4 needs Java 17+, found {major or 'unknown'}: install openjdk-17-jre-headless")
+        raise SetupError(
+            f"Kafka 4 needs Java 17+, found {major or 'unknown'}: install openjdk-17-jre-headless"
+        )
     return major
 
 
@@ -118,29 +128,31 @@ def broker_process(settings: Settings) -> Managed:
 
 def _server_properties(settings: Settings, data_dir: Path) -> str:
     h, p, c = settings.kafka_host, settings.kafka_port, settings.kafka_controller_port
-    return "\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@{h}:{c}",
-        f"listeners=PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c}",
-        f"advertised.listeners=PLAINTEXT://{h}:{p}",
-        "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name=PLAINTEXT",
-        f"log.dirs={data_dir}",
-        f"num.partitions={settings.topic_partitions}",
-        # one node: internal topics cannot have more replicas than brokers
-        "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        # topics are created explicitly with their contract settings
-        "auto.create.topics.enable=false",
-        "log.retention.hours=168",
-        "",
-    ])
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{h}:{c}",
+            f"listeners=PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c}",
+            f"advertised.listeners=PLAINTEXT://{h}:{p}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={data_dir}",
+            f"num.partitions={settings.topic_partitions}",
+            # one node: internal topics cannot have more replicas than brokers
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            # topics are created explicitly with their contract settings
+            "auto.create.topics.enable=false",
+            "log.retention.hours=168",
+            "",
+        ]
+    )
 
 
 def start_broker(settings: Settings, timeout: float = 60.0) -> int:
@@ -169,8 +181,16 @@ def start_broker(settings: Settings, timeout: float = 60.0) -> int:
         cluster_id = _format_storage(java, classpath, props, settings)
         (settings.kafka_dir / "cluster.id").write_text(cluster_id)
     argv = [
-        java, f"-Xmx{settings.kafka_heap}", "-Xms256m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath, "kafka.Kafka", str(props),
+        java,
+        f"-Xmx{settings.kafka_heap}",
+        "-Xms256m",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(props),
     ]
     offset = proc.log_file.stat().st_size if proc.log_file.exists() else 0
     pid = proc.start(argv)
@@ -182,11 +202,14 @@ def _format_storage(java: str, classpath: str, props: Path, settings: Settings) 
     cluster_id = _random_cluster_id()
     out = subprocess.run(
         [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if out.returncode != 0:
-        raise SetupError(f"formatting Kafka storage failed: {_last_error_line(out.stdout + out.stderr)}; "
-                         f"delete {settings.kafka_dir / 'data'} and retry")
+        raise SetupError(
+            f"formatting Kafka storage failed: {_last_error_line(out.stdout + out.stderr)}; "
+            f"delete {settings.kafka_dir / 'data'} and retry"
+        )
     return cluster_id
 
 

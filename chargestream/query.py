@@ -37,7 +37,9 @@ def _via_endpoint(settings: Settings, sql: str, fmt: str) -> str:
     except urllib.error.HTTPError as exc:
         raise QueryError(exc.read().decode(errors="replace").strip()) from exc
     except OSError as exc:
-        raise SetupError(f"the query endpoint {url} does not answer ({exc}): see `chargestream status`") from exc
+        raise SetupError(
+            f"the query endpoint {url} does not answer ({exc}): see `chargestream status`"
+        ) from exc
 
 
 def _direct(settings: Settings, sql: str, fmt: str) -> str:

@@ -25,8 +25,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHARGESTREAM_", extra="ignore")
 
     state_dir: Path = Field(default_factory=_default_state_dir, description="broker data, store, logs, pids")
-    cache_dir: Path = Field(default_factory=_default_state_dir, description="downloads kept across state dirs (jars)")
-    maven_settings: Path | None = Field(None, description="Maven settings.xml (mirrors, proxies) for the jar fetch")
+    cache_dir: Path = Field(
+        default_factory=_default_state_dir, description="downloads kept across state dirs (jars)"
+    )
+    maven_settings: Path | None = Field(
+        None, description="Maven settings.xml (mirrors, proxies) for the jar fetch"
+    )
     kafka_bootstrap: str | None = Field(None, description="existing cluster; when set no broker is started")
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092

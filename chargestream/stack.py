@@ -68,26 +68,36 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
     t0 = time.monotonic()
     if settings.uses_local_broker:
         pid = kafka_local.start_broker(settings)
-        say(f"kafka      pid {pid}  {settings.bootstrap}  (Apache Kafka {kafka_local.broker_version(settings)}, KRaft)")
+        version = kafka_local.broker_version(settings)
+        say(f"kafka      pid {pid}  {settings.bootstrap}  (Apache Kafka {version}, KRaft)")
     created = ensure_topics(settings.bootstrap, settings.topic_partitions)
     say(f"topics     {len(created)} created" if created else "topics     present")
     env = child_env(settings)
     worker = worker_process(settings)
     if worker.pid() is None:
         (settings.run_dir / "worker.ready").unlink(missing_ok=True)
-        worker.start([sys.executable, "-m", "streams", "worker", "--without-web", "--loglevel", "info"], env=env)
+        worker.start(
+            [sys.executable, "-m", "streams", "worker", "--without-web", "--loglevel", "info"], env=env
+        )
     sink = sink_process(settings)
     if sink.pid() is None:
-        if settings.uses_embedded_clickhouse and not kafka_local.port_free(settings.query_host, settings.query_port):
-            raise SetupError(f"port {settings.query_port} (query endpoint) is in use by another process: stop it "
-                             "or choose another with CHARGESTREAM_QUERY_PORT")
+        if settings.uses_embedded_clickhouse and not kafka_local.port_free(
+            settings.query_host, settings.query_port
+        ):
+            raise SetupError(
+                f"port {settings.query_port} (query endpoint) is in use by another process: stop it "
+                "or choose another with CHARGESTREAM_QUERY_PORT"
+            )
         (settings.run_dir / "sink.ready").unlink(missing_ok=True)
         sink.start([sys.executable, "-m", "sinks"], env=env)
     _wait_file(settings.run_dir / "worker.ready", worker, timeout, "stream worker")
     say(f"worker     pid {worker.pid()}  Faust app {settings.worker_id}")
     _wait_file(settings.run_dir / "sink.ready", sink, timeout, "sink")
-    where = (f"query endpoint http://{settings.query_host}:{settings.query_port}"
-             if settings.uses_embedded_clickhouse else settings.clickhouse_dsn)
+    where = (
+        f"query endpoint http://{settings.query_host}:{settings.query_port}"
+        if settings.uses_embedded_clickhouse
+        else settings.clickhouse_dsn
+    )
     say(f"sink       pid {sink.pid()}  {where}")
     say(f"ready in {time.monotonic() - t0:.1f} s; state in {settings.state_dir}")
 
@@ -116,8 +126,13 @@ class ComponentStatus:
 def status(settings: Settings) -> list[ComponentStatus]:
     rows = []
     if settings.uses_local_broker:
-        rows.append(ComponentStatus("kafka", kafka_local.broker_process(settings).pid(),
-                                    f"{settings.bootstrap} (Kafka {kafka_local.broker_version(settings)})"))
+        rows.append(
+            ComponentStatus(
+                "kafka",
+                kafka_local.broker_process(settings).pid(),
+                f"{settings.bootstrap} (Kafka {kafka_local.broker_version(settings)})",
+            )
+        )
     else:
         rows.append(ComponentStatus("kafka", None, f"external: {settings.bootstrap}"))
     rows.append(ComponentStatus("worker", worker_process(settings).pid(), f"group {settings.worker_id}"))

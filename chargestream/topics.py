@@ -47,8 +47,9 @@ def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> lis
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except Exception as exc:  # KafkaException: broker unreachable
-        raise SetupError(f"cannot reach Kafka at {bootstrap} ({exc}): is the broker up? try `chargestream up`") \
-            from exc
+        raise SetupError(
+            f"cannot reach Kafka at {bootstrap} ({exc}): is the broker up? try `chargestream up`"
+        ) from exc
     wanted = [t for t in contract_topics() if t.name not in existing]
     if not wanted:
         return []

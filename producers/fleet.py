@@ -62,16 +62,34 @@ class _Emitter:
     def emit(self, at: int, connector_id: int, payload: Payload) -> None:
         self.seq += 1
         event_id = str(uuid.uuid5(_EVENT_NS, f"{self.station_id}|{self.seq}"))
-        self.events.append(ChargerEvent(event_id, self.station_id, connector_id, at, at, "simulator", payload,
-                                        message_id=str(self.seq)))
+        self.events.append(
+            ChargerEvent(
+                event_id,
+                self.station_id,
+                connector_id,
+                at,
+                at,
+                "simulator",
+                payload,
+                message_id=str(self.seq),
+            )
+        )
 
 
 def _register_sample(at: int, wh: int, context: str) -> SampledValue:
-    return SampledValue(sampled_at=at, unit="Wh", value=float(wh), raw_value=str(wh), context=context, raw_unit="Wh")
+    return SampledValue(
+        sampled_at=at, unit="Wh", value=float(wh), raw_value=str(wh), context=context, raw_unit="Wh"
+    )
 
 
-def _simulate_connector(em: _Emitter, rng: random.Random, cfg: FleetConfig, connector_id: int,
-                        power_kw: float, truths: list[TrueSession]) -> None:
+def _simulate_connector(
+    em: _Emitter,
+    rng: random.Random,
+    cfg: FleetConfig,
+    connector_id: int,
+    power_kw: float,
+    truths: list[TrueSession],
+) -> None:
     t = cfg.start_ms + rng.randint(0, 30) * 60_000
     register = rng.randint(100_000, 5_000_000)
     interval = cfg.meter_interval_s * 1000
@@ -82,8 +100,17 @@ def _simulate_connector(em: _Emitter, rng: random.Random, cfg: FleetConfig, conn
         t += rng.randint(10, 90) * 1000
         tx = f"{em.station_id}-{connector_id}-{n}"
         start_register = register
-        em.emit(t, connector_id, TransactionEvent("Started", tx, meter_wh=float(register), trigger_reason="Authorized",
-                                                  samples=(_register_sample(t, register, "Transaction.Begin"),)))
+        em.emit(
+            t,
+            connector_id,
+            TransactionEvent(
+                "Started",
+                tx,
+                meter_wh=float(register),
+                trigger_reason="Authorized",
+                samples=(_register_sample(t, register, "Transaction.Begin"),),
+            ),
+        )
         em.emit(t, connector_id, StatusChange("Charging"))
         charge_started = t
         target_wh = rng.randint(2_000, 40_000)
@@ -96,21 +123,52 @@ def _simulate_connector(em: _Emitter, rng: random.Random, cfg: FleetConfig, conn
             delivered += inc
             register += inc
             power_w = round(inc / step * 3_600_000)
-            em.emit(t, connector_id, MeterValues((
-                _register_sample(t, register, "Sample.Periodic"),
-                SampledValue(sampled_at=t, unit="W", value=float(power_w), raw_value=str(power_w),
-                             measurand="Power.Active.Import", raw_unit="W"),
-            ), transaction_id=tx))
+            em.emit(
+                t,
+                connector_id,
+                MeterValues(
+                    (
+                        _register_sample(t, register, "Sample.Periodic"),
+                        SampledValue(
+                            sampled_at=t,
+                            unit="W",
+                            value=float(power_w),
+                            raw_value=str(power_w),
+                            measurand="Power.Active.Import",
+                            raw_unit="W",
+                        ),
+                    ),
+                    transaction_id=tx,
+                ),
+            )
         charge_ended = t
         em.emit(t, connector_id, StatusChange("SuspendedEV"))
         t += rng.choice((0, 5, 20, 45, 90, 180)) * 60_000 + rng.randint(0, 59) * 1000
-        em.emit(t, connector_id, TransactionEvent("Ended", tx, meter_wh=float(register), stopped_reason="EVDisconnected",
-                                                  samples=(_register_sample(t, register, "Transaction.End"),)))
+        em.emit(
+            t,
+            connector_id,
+            TransactionEvent(
+                "Ended",
+                tx,
+                meter_wh=float(register),
+                stopped_reason="EVDisconnected",
+                samples=(_register_sample(t, register, "Transaction.End"),),
+            ),
+        )
         em.emit(t, connector_id, StatusChange("Finishing"))
         t += rng.randint(5, 60) * 1000
         em.emit(t, connector_id, StatusChange("Available"))
-        truths.append(TrueSession(em.station_id, connector_id, plugged, charge_started, charge_ended, t,
-                                  register - start_register))
+        truths.append(
+            TrueSession(
+                em.station_id,
+                connector_id,
+                plugged,
+                charge_started,
+                charge_ended,
+                t,
+                register - start_register,
+            )
+        )
 
 
 def simulate(cfg: FleetConfig) -> tuple[list[ChargerEvent], list[TrueSession]]:

@@ -47,14 +47,17 @@ class EventPublisher:
         value = self._codec.encode(self._topic, to_record(ev))
         while True:
             try:
-                self._producer.produce(self._topic, key=ev.station_id.encode(), value=value,
-                                       on_delivery=self._on_delivery)
+                self._producer.produce(
+                    self._topic, key=ev.station_id.encode(), value=value, on_delivery=self._on_delivery
+                )
                 break
             except BufferError:
                 self._producer.poll(0.1)  # back-pressure: wait for deliveries, never drop
         self._producer.poll(0)
 
-    def publish_all(self, events: Iterable[ChargerEvent], progress: Callable[[int], None] | None = None) -> int:
+    def publish_all(
+        self, events: Iterable[ChargerEvent], progress: Callable[[int], None] | None = None
+    ) -> int:
         n = 0
         for ev in events:
             self.publish(ev)

@@ -89,11 +89,13 @@ class EmbeddedCodec:
             raise DecodeError(f"unknown schema id {schema_id}")
         reader = self._reader.get(subject(topic), writer)
         try:
-            record: dict[str, Any] = fastavro.schemaless_reader(
-                io.BytesIO(data[_HEADER.size:]), writer, reader, return_record_name=True
+            record = fastavro.schemaless_reader(
+                io.BytesIO(data[_HEADER.size :]), writer, reader, return_record_name=True
             )
         except Exception as exc:  # fastavro raises assorted errors on corrupt input
             raise DecodeError(f"corrupt Avro body for schema id {schema_id}: {exc}") from exc
+        if not isinstance(record, dict):
+            raise DecodeError(f"schema id {schema_id} does not describe a record")
         return record
 
 
@@ -104,7 +106,8 @@ class RegistryCodec:
         from confluent_kafka.schema_registry import SchemaRegistryClient
         from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 
-        self._client = SchemaRegistryClient({"url": url})
+        # new_client serves "mock://" URLs from confluent-kafka's in-memory registry (tests, demos)
+        self._client = SchemaRegistryClient.new_client({"url": url})
         self._ser: dict[str, AvroSerializer] = {}
         self._de = AvroDeserializer(self._client, return_record_name=True)
         self._serializer_cls = AvroSerializer

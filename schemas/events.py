@@ -106,7 +106,15 @@ Payload = (
 )
 _PAYLOAD_TYPES: dict[str, type[Any]] = {
     f"{NAMESPACE}.{cls.__name__}": cls
-    for cls in (MeterValues, StatusChange, TransactionEvent, StationBoot, Heartbeat, ConnectionChange, FaultNotice)
+    for cls in (
+        MeterValues,
+        StatusChange,
+        TransactionEvent,
+        StationBoot,
+        Heartbeat,
+        ConnectionChange,
+        FaultNotice,
+    )
 }
 
 
@@ -133,7 +141,7 @@ def _sample_to_record(s: SampledValue) -> dict[str, Any]:
 
 
 def _payload_to_record(p: Payload) -> dict[str, Any]:
-    rec = {f.name: getattr(p, f.name) for f in fields(p)}  # type: ignore[arg-type]
+    rec = {f.name: getattr(p, f.name) for f in fields(p)}
     if "samples" in rec:
         rec["samples"] = [_sample_to_record(s) for s in rec["samples"]]
     return rec

@@ -20,4 +20,6 @@ def connect(dsn: str, **kwargs: Any) -> Client:
                 f"the ClickHouse store {dsn} is open in another process (the stack's sink?): "
                 "query through `chargestream sql` while the stack runs, or `chargestream down` first"
             ) from exc
-        raise SetupError(f"cannot open ClickHouse at {dsn}: {text.splitlines()[0] if text else exc!r}") from exc
+        raise SetupError(
+            f"cannot open ClickHouse at {dsn}: {text.splitlines()[0] if text else exc!r}"
+        ) from exc

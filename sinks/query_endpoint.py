@@ -31,7 +31,9 @@ def check_read_only(sql: str) -> str:
     if ";" in stmt:
         raise ReadOnlyViolation("one statement per request")
     if not _READ_STATEMENT.match(stmt):
-        raise ReadOnlyViolation("this endpoint is read-only: SELECT, WITH, SHOW, DESCRIBE, EXISTS, EXPLAIN only")
+        raise ReadOnlyViolation(
+            "this endpoint is read-only: SELECT, WITH, SHOW, DESCRIBE, EXISTS, EXPLAIN only"
+        )
     return stmt
 
 

@@ -14,23 +14,101 @@ from schemas.events import ChargerEvent, MeterValues, StatusChange, from_ms, fro
 Row = tuple[Any, ...]
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "meter_values": ("station_id", "connector_id", "transaction_id", "sampled_at", "measurand", "phase", "location",
-                     "context", "unit", "value", "raw_value", "event_id", "received_at"),
-    "status_changes": ("station_id", "connector_id", "station_time", "received_at", "status", "error_code",
-                       "vendor_error_code", "info", "event_id"),
-    "station_events": ("station_id", "connector_id", "station_time", "received_at", "kind", "source", "details",
-                       "event_id"),
-    "billing_records": ("session_id", "station_id", "connector_id", "site_id", "id_token_hash", "tariff_id",
-                        "transaction_id", "plugged_in_at", "charging_started_at", "charging_ended_at",
-                        "unplugged_at", "energy_wh", "charging_minutes", "idle_minutes", "max_power_kw",
-                        "cost_energy", "cost_time", "cost_parking", "cost_flat", "cost_total", "currency",
-                        "stop_reason", "quality_flags", "version", "emitted_at"),
-    "session_updates": ("session_id", "version", "state", "is_final", "station_id", "connector_id", "energy_wh",
-                        "emitted_at"),
-    "feedback": ("feedback_id", "station_id", "connector_id", "rating", "category", "comment", "user_ref_hash",
-                 "submitted_at", "received_at"),
-    "alerts": ("alert_id", "type", "severity", "status", "station_id", "site_id", "opened_at", "updated_at",
-               "details"),
+    "meter_values": (
+        "station_id",
+        "connector_id",
+        "transaction_id",
+        "sampled_at",
+        "measurand",
+        "phase",
+        "location",
+        "context",
+        "unit",
+        "value",
+        "raw_value",
+        "event_id",
+        "received_at",
+    ),
+    "status_changes": (
+        "station_id",
+        "connector_id",
+        "station_time",
+        "received_at",
+        "status",
+        "error_code",
+        "vendor_error_code",
+        "info",
+        "event_id",
+    ),
+    "station_events": (
+        "station_id",
+        "connector_id",
+        "station_time",
+        "received_at",
+        "kind",
+        "source",
+        "details",
+        "event_id",
+    ),
+    "billing_records": (
+        "session_id",
+        "station_id",
+        "connector_id",
+        "site_id",
+        "id_token_hash",
+        "tariff_id",
+        "transaction_id",
+        "plugged_in_at",
+        "charging_started_at",
+        "charging_ended_at",
+        "unplugged_at",
+        "energy_wh",
+        "charging_minutes",
+        "idle_minutes",
+        "max_power_kw",
+        "cost_energy",
+        "cost_time",
+        "cost_parking",
+        "cost_flat",
+        "cost_total",
+        "currency",
+        "stop_reason",
+        "quality_flags",
+        "version",
+        "emitted_at",
+    ),
+    "session_updates": (
+        "session_id",
+        "version",
+        "state",
+        "is_final",
+        "station_id",
+        "connector_id",
+        "energy_wh",
+        "emitted_at",
+    ),
+    "feedback": (
+        "feedback_id",
+        "station_id",
+        "connector_id",
+        "rating",
+        "category",
+        "comment",
+        "user_ref_hash",
+        "submitted_at",
+        "received_at",
+    ),
+    "alerts": (
+        "alert_id",
+        "type",
+        "severity",
+        "status",
+        "station_id",
+        "site_id",
+        "opened_at",
+        "updated_at",
+        "details",
+    ),
 }
 
 
@@ -45,38 +123,119 @@ def event_rows(ev: ChargerEvent) -> Iterator[tuple[str, Row]]:
     received = from_ms(ev.received_at)
     if isinstance(p, MeterValues):
         for s in p.samples:
-            yield "meter_values", (ev.station_id, ev.connector_id, p.transaction_id or "", from_ms(s.sampled_at),
-                                   s.measurand, s.phase or "", s.location or "", s.context, s.unit, s.value,
-                                   s.raw_value, ev.event_id, received)
+            yield (
+                "meter_values",
+                (
+                    ev.station_id,
+                    ev.connector_id,
+                    p.transaction_id or "",
+                    from_ms(s.sampled_at),
+                    s.measurand,
+                    s.phase or "",
+                    s.location or "",
+                    s.context,
+                    s.unit,
+                    s.value,
+                    s.raw_value,
+                    ev.event_id,
+                    received,
+                ),
+            )
         return
     if isinstance(p, StatusChange):
-        yield "status_changes", (ev.station_id, ev.connector_id, from_ms(ev.station_time), received, p.status,
-                                 p.error_code or "", p.vendor_error_code or "", p.info or "", ev.event_id)
+        yield (
+            "status_changes",
+            (
+                ev.station_id,
+                ev.connector_id,
+                from_ms(ev.station_time),
+                received,
+                p.status,
+                p.error_code or "",
+                p.vendor_error_code or "",
+                p.info or "",
+                ev.event_id,
+            ),
+        )
         return
     details = asdict(p)
-    yield "station_events", (ev.station_id, ev.connector_id, from_ms(ev.station_time), received, ev.kind, ev.source,
-                             json.dumps(details, default=str, sort_keys=True), ev.event_id)
+    yield (
+        "station_events",
+        (
+            ev.station_id,
+            ev.connector_id,
+            from_ms(ev.station_time),
+            received,
+            ev.kind,
+            ev.source,
+            json.dumps(details, default=str, sort_keys=True),
+            ev.event_id,
+        ),
+    )
 
 
 def session_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
-    yield "session_updates", (rec["session_id"], rec["version"], rec["state"], rec["is_final"], rec["station_id"],
-                              rec["connector_id"], rec["energy_wh"], _dt(rec["emitted_at"]))
+    yield (
+        "session_updates",
+        (
+            rec["session_id"],
+            rec["version"],
+            rec["state"],
+            rec["is_final"],
+            rec["station_id"],
+            rec["connector_id"],
+            rec["energy_wh"],
+            _dt(rec["emitted_at"]),
+        ),
+    )
     if rec["is_final"]:
-        yield "billing_records", (
-            rec["session_id"], rec["station_id"], rec["connector_id"], rec.get("site_id") or "",
-            rec.get("id_token_hash") or "", rec.get("tariff_id") or "", rec.get("transaction_id") or "",
-            _dt(rec["plugged_in_at"]), _dt(rec.get("charging_started_at")), _dt(rec.get("charging_ended_at")),
-            _dt(rec.get("unplugged_at")), rec["energy_wh"], rec["charging_minutes"], rec["idle_minutes"],
-            rec["max_power_kw"], rec["cost_energy"], rec["cost_time"], rec["cost_parking"], rec["cost_flat"],
-            rec["cost_total"], rec["currency"], rec.get("stop_reason") or "", rec.get("quality_flags") or [],
-            rec["version"], _dt(rec["emitted_at"]),
+        yield (
+            "billing_records",
+            (
+                rec["session_id"],
+                rec["station_id"],
+                rec["connector_id"],
+                rec.get("site_id") or "",
+                rec.get("id_token_hash") or "",
+                rec.get("tariff_id") or "",
+                rec.get("transaction_id") or "",
+                _dt(rec["plugged_in_at"]),
+                _dt(rec.get("charging_started_at")),
+                _dt(rec.get("charging_ended_at")),
+                _dt(rec.get("unplugged_at")),
+                rec["energy_wh"],
+                rec["charging_minutes"],
+                rec["idle_minutes"],
+                rec["max_power_kw"],
+                rec["cost_energy"],
+                rec["cost_time"],
+                rec["cost_parking"],
+                rec["cost_flat"],
+                rec["cost_total"],
+                rec["currency"],
+                rec.get("stop_reason") or "",
+                rec.get("quality_flags") or [],
+                rec["version"],
+                _dt(rec["emitted_at"]),
+            ),
         )
 
 
 def feedback_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
-    yield "feedback", (rec["feedback_id"], rec["station_id"], rec.get("connector_id"), rec.get("rating"),
-                       rec["category"], rec.get("comment") or "", rec.get("user_ref_hash") or "",
-                       _dt(rec["submitted_at"]), _dt(rec["received_at"]))
+    yield (
+        "feedback",
+        (
+            rec["feedback_id"],
+            rec["station_id"],
+            rec.get("connector_id"),
+            rec.get("rating"),
+            rec["category"],
+            rec.get("comment") or "",
+            rec.get("user_ref_hash") or "",
+            _dt(rec["submitted_at"]),
+            _dt(rec["received_at"]),
+        ),
+    )
 
 
 def alert_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
@@ -84,9 +243,20 @@ def alert_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
         v = rec[key]
         return from_ms(int(v)) if isinstance(v, int | float) else datetime.fromisoformat(str(v))
 
-    yield "alerts", (rec["alert_id"], rec["type"], rec.get("severity", ""), rec["status"], rec.get("station_id", ""),
-                     rec.get("site_id") or "", ts("opened_at"), ts("updated_at"),
-                     json.dumps(rec.get("details", {}), sort_keys=True, default=str))
+    yield (
+        "alerts",
+        (
+            rec["alert_id"],
+            rec["type"],
+            rec.get("severity", ""),
+            rec["status"],
+            rec.get("station_id", ""),
+            rec.get("site_id") or "",
+            ts("opened_at"),
+            ts("updated_at"),
+            json.dumps(rec.get("details", {}), sort_keys=True, default=str),
+        ),
+    )
 
 
 def rows_for(topic: str, decoded: dict[str, Any]) -> list[tuple[str, Row]]:

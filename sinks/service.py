@@ -46,17 +46,27 @@ def run(settings: Settings) -> None:
         server = QueryServer(client, lock, settings.query_host, settings.query_port)
         server.start()
         log.info("read-only query endpoint on http://%s:%d", settings.query_host, settings.query_port)
-    consumer = Consumer({
-        "bootstrap.servers": settings.bootstrap,
-        "group.id": settings.sink_group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "isolation.level": "read_committed",
-        "partition.assignment.strategy": "cooperative-sticky",
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap,
+            "group.id": settings.sink_group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "partition.assignment.strategy": "cooperative-sticky",
+        }
+    )
     producer = Producer(producer_config(settings.bootstrap))
-    writer = ClickHouseWriter(consumer, producer, client, make_codec(settings.schema_registry_url), _decode_json,
-                              lock, settings.sink_batch_max, settings.sink_flush_seconds)
+    writer = ClickHouseWriter(
+        consumer,
+        producer,
+        client,
+        make_codec(settings.schema_registry_url),
+        _decode_json,
+        lock,
+        settings.sink_batch_max,
+        settings.sink_flush_seconds,
+    )
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -42,13 +42,22 @@ class SinkStats:
     batches: int = 0
     rows: int = 0
     dead_letters: int = 0
+    resumed_plans: int = 0
     last_flush: float = 0.0
 
 
 class ClickHouseWriter:
-    def __init__(self, consumer: Consumer, producer: Producer, client: Client, codec: Codec,
-                 decode_json: Callable[[bytes], dict[str, Any]], lock: threading.Lock,
-                 batch_max: int = 5000, flush_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        client: Client,
+        codec: Codec,
+        decode_json: Callable[[bytes], dict[str, Any]],
+        lock: threading.Lock,
+        batch_max: int = 5000,
+        flush_seconds: float = 0.5,
+    ) -> None:
         self.consumer = consumer
         self.producer = producer
         self.client = client
@@ -68,8 +77,11 @@ class ClickHouseWriter:
             meta = tp.metadata or ""
             if meta.startswith(PLAN_PREFIX):
                 buf = self.buffers[(tp.topic, tp.partition)]
-                buf.plan_end = int(meta[len(PLAN_PREFIX):])
-                log.info("resuming planned batch %s[%d] %d..%d", tp.topic, tp.partition, tp.offset, buf.plan_end)
+                buf.plan_end = int(meta[len(PLAN_PREFIX) :])
+                self.stats.resumed_plans += 1
+                log.info(
+                    "resuming planned batch %s[%d] %d..%d", tp.topic, tp.partition, tp.offset, buf.plan_end
+                )
         self.assigned = True
 
     def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -86,7 +98,9 @@ class ClickHouseWriter:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", err)
                 continue
-            buf = self.buffers[(m.topic(), m.partition())]
+            topic, partition = m.topic(), m.partition()
+            assert topic is not None and partition is not None  # set on every consumed message
+            buf = self.buffers[(topic, partition)]
             if not buf.messages:
                 buf.started = now
             buf.messages.append(m)
@@ -103,7 +117,7 @@ class ClickHouseWriter:
                 batch, buf.messages = buf.messages[:cut], buf.messages[cut:]
                 buf.plan_end = None
             elif len(buf.messages) >= self.batch_max or now - buf.started >= self.flush_seconds:
-                batch, buf.messages = buf.messages[: self.batch_max], buf.messages[self.batch_max:]
+                batch, buf.messages = buf.messages[: self.batch_max], buf.messages[self.batch_max :]
             else:
                 return
             self._write_batch(topic, partition, batch)
@@ -112,33 +126,50 @@ class ClickHouseWriter:
     def _write_batch(self, topic: str, partition: int, batch: list[Message]) -> None:
         first = _offset(batch[0])
         end = _offset(batch[-1]) + 1
-        self.consumer.commit(offsets=[TopicPartition(topic, partition, first, metadata=f"{PLAN_PREFIX}{end}")],
-                             asynchronous=False)
+        self.consumer.commit(
+            offsets=[TopicPartition(topic, partition, first, metadata=f"{PLAN_PREFIX}{end}")],
+            asynchronous=False,
+        )
         tables: dict[str, list[Row]] = defaultdict(list)
         dead = 0
         for m in batch:
             try:
                 raw = m.value() or b""
-                decoded = self.decode_json(raw) if topic.startswith(JSON_TOPICS_PREFIX) else self.codec.decode(topic, raw)
+                decoded = (
+                    self.decode_json(raw)
+                    if topic.startswith(JSON_TOPICS_PREFIX)
+                    else self.codec.decode(topic, raw)
+                )
                 for table, row in rows_for(topic, decoded):
                     tables[table].append(row)
             except (DecodeError, ValueError, KeyError, TypeError) as exc:
                 dead += 1
-                self.producer.produce(dlq(topic), key=m.key(), value=m.value(),
-                                      headers=dlq_headers(str(exc), topic, partition, _offset(m), "sink"))
-        if dead:
-            if self.producer.flush(30):
-                raise RuntimeError("dead-letter records not acknowledged by Kafka; not committing")
+                self.producer.produce(
+                    dlq(topic),
+                    key=m.key(),
+                    value=m.value(),
+                    headers=cast(Any, dlq_headers(str(exc), topic, partition, _offset(m), "sink")),
+                )
+        if dead and self.producer.flush(30):
+            raise RuntimeError("dead-letter records not acknowledged by Kafka; not committing")
         with self.lock:
             for table in sorted(tables):
                 rows = tables[table]
-                self.client.insert(f"chargestream.{table}", rows, column_names=list(COLUMNS[table]),
-                                   settings={"insert_deduplication_token": f"{topic}:{partition}:{first}:{end}:{table}"})
+                self.client.insert(
+                    f"chargestream.{table}",
+                    rows,
+                    column_names=list(COLUMNS[table]),
+                    settings={"insert_deduplication_token": f"{topic}:{partition}:{first}:{end}:{table}"},
+                )
                 self.stats.rows += len(rows)
-        self.consumer.commit(offsets=[TopicPartition(topic, partition, end)], asynchronous=False)
+        self.commit_done(topic, partition, end)
         self.stats.batches += 1
         self.stats.dead_letters += dead
         self.stats.last_flush = time.time()
+
+    def commit_done(self, topic: str, partition: int, end: int) -> None:
+        """Commit past a written batch (clearing its plan)."""
+        self.consumer.commit(offsets=[TopicPartition(topic, partition, end)], asynchronous=False)
 
 
 def _offset(m: Message) -> int:

@@ -34,8 +34,9 @@ app = faust.App(
     table_standby_replicas=0,
 )
 
-events_topic = app.topic(CHARGER_EVENTS, key_serializer="raw", value_serializer="raw",
-                         partitions=settings.topic_partitions)
+events_topic = app.topic(
+    CHARGER_EVENTS, key_serializer="raw", value_serializer="raw", partitions=settings.topic_partitions
+)
 sessions_topic = app.topic(SESSIONS, key_serializer="raw", value_serializer="raw")
 events_dlq = app.topic(dlq(CHARGER_EVENTS), key_serializer="raw", value_serializer="raw")
 
@@ -52,8 +53,11 @@ async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
             ev = from_record(codec.decode(CHARGER_EVENTS, msg.value))
         except (DecodeError, ValueError, KeyError, TypeError) as exc:
             log.warning("charger.events[%d]@%d to DLQ: %s", msg.partition, msg.offset, exc)
-            await events_dlq.send(key=msg.key, value=msg.value,
-                                  headers=dlq_headers(str(exc), msg.topic, msg.partition, msg.offset, "sessions"))
+            await events_dlq.send(
+                key=msg.key,
+                value=msg.value,
+                headers=dlq_headers(str(exc), msg.topic, msg.partition, msg.offset, "sessions"),
+            )
             continue
         key = connector_key(ev.station_id, ev.connector_id)
         raw: dict[str, Any] | None = connectors.get(key)
@@ -65,7 +69,7 @@ async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         yield None
 
 
-@app.timer(interval=1.0)
+@app.timer(interval=1.0)  # type: ignore[untyped-decorator]
 async def mark_ready() -> None:
     # The stack runner waits for this file: the worker has partitions and is past recovery.
     if app.consumer.assignment() and not app.rebalancing:

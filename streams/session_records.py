@@ -16,4 +16,10 @@ def session_id_for(station_id: str, connector_id: int, plugged_in_at: int) -> st
 
 
 def empty_costs() -> dict[str, Any]:
-    return {"cost_energy": ZERO, "cost_time": ZERO, "cost_parking": ZERO, "cost_flat": ZERO, "cost_total": ZERO}
+    return {
+        "cost_energy": ZERO,
+        "cost_time": ZERO,
+        "cost_parking": ZERO,
+        "cost_flat": ZERO,
+        "cost_total": ZERO,
+    }

@@ -23,7 +23,9 @@ from schemas.events import (
 from streams.session_records import empty_costs, session_id_for
 
 # 1.6 statuses with a car at the connector, and the 2.0.1 "Occupied".
-PLUGGED_STATUSES = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Occupied"})
+PLUGGED_STATUSES = frozenset(
+    {"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Occupied"}
+)
 FREE_STATUSES = frozenset({"Available"})
 STATE_BY_STATUS = {
     "Preparing": "plugged",
@@ -103,7 +105,9 @@ def _open(state: ConnectorState, at: int) -> OpenSession:
     return OpenSession(session_id=session_id_for(state.station_id, state.connector_id, at), plugged_in_at=at)
 
 
-def _on_status(state: ConnectorState, ev: ChargerEvent, p: StatusChange) -> tuple[ConnectorState, list[dict[str, Any]]]:
+def _on_status(
+    state: ConnectorState, ev: ChargerEvent, p: StatusChange
+) -> tuple[ConnectorState, list[dict[str, Any]]]:
     state.last_status = p.status
     out: list[dict[str, Any]] = []
     sess = state.session
@@ -184,8 +188,9 @@ def _minutes(start: int | None, end: int | None) -> float:
     return 0.0 if start is None or end is None else max(0, end - start) / 60000.0
 
 
-def _record(state: ConnectorState, sess: OpenSession, at: int, final: bool,
-            unplugged_at: int | None = None) -> dict[str, Any]:
+def _record(
+    state: ConnectorState, sess: OpenSession, at: int, final: bool, unplugged_at: int | None = None
+) -> dict[str, Any]:
     sess.version += 1
     charging_minutes = _minutes(sess.charging_started_at, sess.charging_ended_at)
     idle_minutes = _minutes(sess.charging_ended_at, unplugged_at) if final else 0.0

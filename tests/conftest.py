@@ -41,7 +41,9 @@ def _say(config: pytest.Config, line: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_bootstrap(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     external = os.environ.get("CHARGESTREAM_KAFKA_BOOTSTRAP")
     if external:
         _say(request.config, f"Kafka broker: external cluster at {external}")
@@ -58,11 +60,19 @@ def kafka_bootstrap(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
             yield bootstrap
         return
     state = tmp_path_factory.mktemp("kafka-state")
-    settings = Settings(state_dir=state, cache_dir=CACHE_DIR, kafka_port=kafka_local.free_port(),
-                        kafka_controller_port=kafka_local.free_port(), kafka_bootstrap=None)
+    settings = Settings(
+        state_dir=state,
+        cache_dir=CACHE_DIR,
+        kafka_port=kafka_local.free_port(),
+        kafka_controller_port=kafka_local.free_port(),
+        kafka_bootstrap=None,
+    )
     kafka_local.start_broker(settings)  # raises (fails the run) when no broker can be had
-    _say(request.config, f"Kafka broker: Apache Kafka {kafka_local.broker_version(settings)} "
-                         f"(KRaft, local jars) at {settings.bootstrap}")
+    _say(
+        request.config,
+        f"Kafka broker: Apache Kafka {kafka_local.broker_version(settings)} "
+        f"(KRaft, local jars) at {settings.bootstrap}",
+    )
     try:
         yield settings.bootstrap
     finally:

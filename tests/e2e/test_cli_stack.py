@@ -21,15 +21,17 @@ CLI = [sys.executable, "-m", "chargestream.cli"]
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGESTREAM_")}
-    env.update({
-        "CHARGESTREAM_STATE_DIR": str(tmp_path / "state"),
-        "CHARGESTREAM_CACHE_DIR": str(CACHE_DIR),
-        "CHARGESTREAM_KAFKA_PORT": str(free_port()),
-        "CHARGESTREAM_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "CHARGESTREAM_QUERY_PORT": str(free_port()),
-        "CHARGESTREAM_WORKER_ID": f"e2e-{tmp_path.name}",
-        "CHARGESTREAM_SINK_GROUP": f"e2e-sink-{tmp_path.name}",
-    })
+    env.update(
+        {
+            "CHARGESTREAM_STATE_DIR": str(tmp_path / "state"),
+            "CHARGESTREAM_CACHE_DIR": str(CACHE_DIR),
+            "CHARGESTREAM_KAFKA_PORT": str(free_port()),
+            "CHARGESTREAM_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "CHARGESTREAM_QUERY_PORT": str(free_port()),
+            "CHARGESTREAM_WORKER_ID": f"e2e-{tmp_path.name}",
+            "CHARGESTREAM_SINK_GROUP": f"e2e-sink-{tmp_path.name}",
+        }
+    )
     for key in ("CHARGESTREAM_KAFKA_BOOTSTRAP", "CHARGESTREAM_CLICKHOUSE_URL"):  # an external cluster wins
         if key in os.environ:
             env[key] = os.environ[key]
@@ -62,12 +64,15 @@ def test_up_simulate_sql_status_down(stack_env: dict[str, str]) -> None:
     pids = _pids(state)
     assert len(pids) >= 2
 
-    sim = _cli(stack_env, "simulate", "--stations", "2", "--connectors", "2", "--sessions", "2", "--seed", "41")
+    sim = _cli(
+        stack_env, "simulate", "--stations", "2", "--connectors", "2", "--sessions", "2", "--seed", "41"
+    )
     assert sim.returncode == 0, sim.stderr + sim.stdout
     truth = [json.loads(ln) for ln in (state / "truth" / "fleet-41.jsonl").read_text().splitlines()]
     assert len(truth) == 8
 
-    query = "SELECT count(), sum(energy_wh) FROM chargestream.billing_records FINAL WHERE station_id LIKE 'SIM-41-%'"
+    table = "chargestream.billing_records FINAL"
+    query = f"SELECT count(), sum(energy_wh) FROM {table} WHERE station_id LIKE 'SIM-41-%'"
     deadline = time.monotonic() + 90
     out = ""
     while time.monotonic() < deadline:
@@ -90,7 +95,9 @@ def test_up_simulate_sql_status_down(stack_env: dict[str, str]) -> None:
     assert down.returncode == 0 and "stopped:" in down.stdout
     time.sleep(0.5)
     for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], pid
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], (
+            pid
+        )
     assert not _pids(state)
     for key in ("CHARGESTREAM_KAFKA_PORT", "CHARGESTREAM_QUERY_PORT"):
         assert port_free("127.0.0.1", int(stack_env[key])), key
@@ -101,7 +108,9 @@ def test_up_simulate_sql_status_down(stack_env: dict[str, str]) -> None:
     assert after.stdout.strip() == out
 
 
-@pytest.mark.skipif("CHARGESTREAM_KAFKA_BOOTSTRAP" in os.environ, reason="no local broker with an external cluster")
+@pytest.mark.skipif(
+    "CHARGESTREAM_KAFKA_BOOTSTRAP" in os.environ, reason="no local broker with an external cluster"
+)
 def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,8 +140,11 @@ def test_maven_unreachable_is_one_clear_line(tmp_path: Path) -> None:
     settings_xml = tmp_path / "settings.xml"
     settings_xml.write_text(f"""<settings><mirrors><mirror><id>dead</id><mirrorOf>*</mirrorOf>
         <url>http://127.0.0.1:{free_port()}/maven2</url></mirror></mirrors></settings>""")
-    env = _env(tmp_path, CHARGESTREAM_CACHE_DIR=str(tmp_path / "cache"),
-               CHARGESTREAM_MAVEN_SETTINGS=str(settings_xml))
+    env = _env(
+        tmp_path,
+        CHARGESTREAM_CACHE_DIR=str(tmp_path / "cache"),
+        CHARGESTREAM_MAVEN_SETTINGS=str(settings_xml),
+    )
     res = _cli(env, "kafka", "fetch", timeout=120)
     assert res.returncode == 2
     assert "could not fetch the Kafka" in res.stderr and "CHARGESTREAM_KAFKA_BOOTSTRAP" in res.stderr

@@ -45,7 +45,9 @@ def _dlq_reasons(bootstrap: str, topic: str, group: str, want_key: bytes, timeou
 
 def test_fleet_is_billed_exactly_and_bad_input_goes_to_dlq(stack_settings: Settings, unique: str) -> None:
     seed = int(unique, 16) % 1_000_000
-    events, truths = simulate(FleetConfig(stations=3, connectors_per_station=2, sessions_per_connector=2, seed=seed))
+    events, truths = simulate(
+        FleetConfig(stations=3, connectors_per_station=2, sessions_per_connector=2, seed=seed)
+    )
     stack.up(stack_settings, say=lambda _line: None)
     try:
         EventPublisher(stack_settings.bootstrap, EmbeddedCodec()).publish_all(events)
@@ -55,26 +57,43 @@ def test_fleet_is_billed_exactly_and_bad_input_goes_to_dlq(stack_settings: Setti
         p.flush(10)
 
         where = f"station_id LIKE 'SIM-{seed}-%'"
-        n = _wait_for(stack_settings, f"SELECT count() FROM chargestream.billing_records FINAL WHERE {where}",
-                      len(truths))
+        n = _wait_for(
+            stack_settings,
+            f"SELECT count() FROM chargestream.billing_records FINAL WHERE {where}",
+            len(truths),
+        )
         assert n == len(truths)
-        rows = scalar(stack_settings, f"SELECT station_id, connector_id, toUnixTimestamp64Milli(plugged_in_at), "
-                                      f"energy_wh FROM chargestream.billing_records FINAL WHERE {where}")
+        rows = scalar(
+            stack_settings,
+            f"SELECT station_id, connector_id, toUnixTimestamp64Milli(plugged_in_at), "
+            f"energy_wh FROM chargestream.billing_records FINAL WHERE {where}",
+        )
         billed = {(s, int(c), int(t)): int(e) for s, c, t, e in (ln.split("\t") for ln in rows.splitlines())}
         assert billed == {(t.station_id, t.connector_id, t.plugged_in_at): t.energy_wh for t in truths}
-        meter_rows = int(scalar(stack_settings, f"SELECT count() FROM chargestream.meter_values WHERE {where}"))
+        meter_rows = int(
+            scalar(stack_settings, f"SELECT count() FROM chargestream.meter_values WHERE {where}")
+        )
         assert meter_rows == sum(
-            len(e.payload.samples) for e in events if e.kind == "MeterValues"  # type: ignore[union-attr]
+            len(e.payload.samples)
+            for e in events
+            if e.kind == "MeterValues"  # type: ignore[union-attr]
         )
 
         reasons = _dlq_reasons(stack_settings.bootstrap, dlq(CHARGER_EVENTS), f"dlq-{unique}", bad_key)
-        assert sorted(r.split(":")[0] for r in reasons) == ["sessions", "sink"]  # both consumers dead-lettered it
+        assert sorted(r.split(":")[0] for r in reasons) == [
+            "sessions",
+            "sink",
+        ]  # both consumers dead-lettered it
         assert all("corrupt Avro" in r for r in reasons), reasons
-        assert stack.worker_process(stack_settings).pid() is not None, "a bad record must not crash the worker"
+        assert stack.worker_process(stack_settings).pid() is not None, (
+            "a bad record must not crash the worker"
+        )
     finally:
         stopped = stack.down(stack_settings, say=lambda _line: None)
     assert sorted(stopped) == ["sink", "worker"]
     assert all(r.pid is None for r in stack.status(stack_settings) if r.name != "kafka")
     # With the sink down the embedded store is opened directly and still holds every record.
     if stack_settings.uses_embedded_clickhouse:
-        assert int(scalar(stack_settings, "SELECT count() FROM chargestream.billing_records FINAL")) == len(truths)
+        assert int(scalar(stack_settings, "SELECT count() FROM chargestream.billing_records FINAL")) == len(
+            truths
+        )
