@@ -34,10 +34,22 @@ def _docker_engine_answers() -> bool:
         return False
 
 
+_BROKER_LINES: list[str] = []
+
+
 def _say(config: pytest.Config, line: str) -> None:
+    """Show a line now (capture suspended) and again in the closing summary."""
+    _BROKER_LINES.append(line)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capman is not None:
+        with capman.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _BROKER_LINES:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
