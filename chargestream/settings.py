@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     query_port: int = 8123
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8180
+    id_token_key: str = Field(
+        "chargestream-dev-key", description="HMAC key that replaces raw idTags: set it in production"
+    )
     schema_registry_url: str | None = None
     worker_id: str = "chargestream-sessions"
     sink_group: str = "chargestream-sink"

@@ -26,6 +26,23 @@ def worker_process(settings: Settings) -> Managed:
     return Managed("worker", settings.run_dir, settings.logs_dir)
 
 
+def gateway_process(settings: Settings) -> Managed:
+    return Managed("gateway", settings.run_dir, settings.logs_dir)
+
+
+def _wait_port(host: str, port: int, proc: Managed, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not kafka_local.port_free(host, port):
+            return
+        if proc.pid() is None:
+            raise SetupError(f"the {what} exited at start; see {proc.log_file}:\n{proc.log_tail()}")
+        time.sleep(0.2)
+    raise SetupError(
+        f"the {what} did not listen on {host}:{port} within {timeout:.0f} s; see {proc.log_file}"
+    )
+
+
 def child_env(settings: Settings) -> dict[str, str]:
     """The environment for our processes: every setting explicit, so they agree with the CLI."""
     env = dict(os.environ)
@@ -51,13 +68,22 @@ def up(settings: Settings, say: Say = print, timeout: float = 120.0) -> None:
 
     If any component fails, the ones this call started are stopped again: no half stack is left.
     """
-    already = {p.name for p in (worker_process(settings), sink_process(settings)) if p.pid() is not None}
+    already = {
+        p.name
+        for p in (worker_process(settings), sink_process(settings), gateway_process(settings))
+        if p.pid() is not None
+    }
     if settings.uses_local_broker and kafka_local.broker_process(settings).pid() is not None:
         already.add("kafka")
     try:
         _up(settings, say, timeout)
     except BaseException:
-        for proc in (sink_process(settings), worker_process(settings), kafka_local.broker_process(settings)):
+        for proc in (
+            gateway_process(settings),
+            sink_process(settings),
+            worker_process(settings),
+            kafka_local.broker_process(settings),
+        ):
             if proc.name not in already:
                 proc.stop()
         raise
@@ -90,6 +116,14 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
             )
         (settings.run_dir / "sink.ready").unlink(missing_ok=True)
         sink.start([sys.executable, "-m", "sinks"], env=env)
+    gateway = gateway_process(settings)
+    if gateway.pid() is None:
+        if not kafka_local.port_free(settings.gateway_host, settings.gateway_port):
+            raise SetupError(
+                f"port {settings.gateway_port} (OCPP gateway) is in use by another process: stop it "
+                "or choose another with CHARGESTREAM_GATEWAY_PORT"
+            )
+        gateway.start([sys.executable, "-m", "producers.gateway"], env=env)
     _wait_file(settings.run_dir / "worker.ready", worker, timeout, "stream worker")
     say(f"worker     pid {worker.pid()}  Faust app {settings.worker_id}")
     _wait_file(settings.run_dir / "sink.ready", sink, timeout, "sink")
@@ -99,13 +133,17 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
         else settings.clickhouse_dsn
     )
     say(f"sink       pid {sink.pid()}  {where}")
+    _wait_port(settings.gateway_host, settings.gateway_port, gateway, timeout, "OCPP gateway")
+    say(
+        f"gateway    pid {gateway.pid()}  ws://{settings.gateway_host}:{settings.gateway_port}/ocpp/{{station_id}}"
+    )
     say(f"ready in {time.monotonic() - t0:.1f} s; state in {settings.state_dir}")
 
 
 def down(settings: Settings, say: Say = print) -> list[str]:
     """Stop our processes, by pid, sink first so that it commits what it wrote."""
     stopped = []
-    for proc in (sink_process(settings), worker_process(settings)):
+    for proc in (gateway_process(settings), sink_process(settings), worker_process(settings)):
         if proc.stop():
             stopped.append(proc.name)
     if settings.uses_local_broker and kafka_local.stop_broker(settings):
@@ -135,6 +173,13 @@ def status(settings: Settings) -> list[ComponentStatus]:
         )
     else:
         rows.append(ComponentStatus("kafka", None, f"external: {settings.bootstrap}"))
+    rows.append(
+        ComponentStatus(
+            "gateway",
+            gateway_process(settings).pid(),
+            f"ws://{settings.gateway_host}:{settings.gateway_port}/ocpp/{{station_id}}",
+        )
+    )
     rows.append(ComponentStatus("worker", worker_process(settings).pid(), f"group {settings.worker_id}"))
     rows.append(ComponentStatus("sink", sink_process(settings).pid(), settings.clickhouse_dsn))
     return rows

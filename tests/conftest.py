@@ -124,6 +124,7 @@ def stack_settings(kafka_topics: str, clickhouse_url: str, tmp_path: Path, uniqu
         kafka_bootstrap=kafka_topics,
         clickhouse_url=clickhouse_url,
         query_port=kafka_local.free_port(),
+        gateway_port=kafka_local.free_port(),
         worker_id=f"test-worker-{unique}",
         sink_group=f"test-sink-{unique}",
         sink_flush_seconds=0.2,

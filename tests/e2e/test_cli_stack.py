@@ -28,6 +28,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "CHARGESTREAM_KAFKA_PORT": str(free_port()),
             "CHARGESTREAM_KAFKA_CONTROLLER_PORT": str(free_port()),
             "CHARGESTREAM_QUERY_PORT": str(free_port()),
+            "CHARGESTREAM_GATEWAY_PORT": str(free_port()),
             "CHARGESTREAM_WORKER_ID": f"e2e-{tmp_path.name}",
             "CHARGESTREAM_SINK_GROUP": f"e2e-sink-{tmp_path.name}",
         }
@@ -99,7 +100,7 @@ def test_up_simulate_sql_status_down(stack_env: dict[str, str]) -> None:
             pid
         )
     assert not _pids(state)
-    for key in ("CHARGESTREAM_KAFKA_PORT", "CHARGESTREAM_QUERY_PORT"):
+    for key in ("CHARGESTREAM_KAFKA_PORT", "CHARGESTREAM_QUERY_PORT", "CHARGESTREAM_GATEWAY_PORT"):
         assert port_free("127.0.0.1", int(stack_env[key])), key
 
     # Stack down: the query opens the store itself and sees the same records.

@@ -90,7 +90,7 @@ def test_fleet_is_billed_exactly_and_bad_input_goes_to_dlq(stack_settings: Setti
         )
     finally:
         stopped = stack.down(stack_settings, say=lambda _line: None)
-    assert sorted(stopped) == ["sink", "worker"]
+    assert sorted(stopped) == ["gateway", "sink", "worker"]
     assert all(r.pid is None for r in stack.status(stack_settings) if r.name != "kafka")
     # With the sink down the embedded store is opened directly and still holds every record.
     if stack_settings.uses_embedded_clickhouse:
