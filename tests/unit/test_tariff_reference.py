@@ -59,8 +59,8 @@ def _tariff_only() -> list[Path]:
 
 
 def test_reference_data_is_there() -> None:
-    assert len(_folders()) >= 25
-    assert len(_cdr_cases()) == 10
+    assert len(_folders()) == 24
+    assert len(_cdr_cases()) == 9
 
 
 @pytest.mark.parametrize(("folder", "cdr_path"), _cdr_cases())
