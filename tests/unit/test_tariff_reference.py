@@ -10,6 +10,7 @@ with Europe/Amsterdam the ``step_size`` case puts 16:55Z in the 17:00–20:00 el
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import pytest
 from streams.tariffs import cdr_totals, parse_charging_periods, parse_tariff, price_session
 from streams.tariffs.parse import parse_datetime
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ocpi-tariffs"
+SHARED = Path(os.environ.get("CHARGESTREAM_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
+REFERENCE = SHARED / "reference" / "ocpi-tariffs"
 CENT = Decimal("0.01")
 COST_FIELDS = ("total_cost", "total_energy_cost", "total_time_cost", "total_parking_cost", "total_fixed_cost")
 VOLUME_FIELDS = ("total_energy", "total_time", "total_parking_time")
@@ -39,6 +41,9 @@ def _load(path: Path) -> Any:
 
 
 def _folders() -> list[Path]:
+    # A missing folder fails test_reference_data_is_there (clearly) instead of crashing collection.
+    if not REFERENCE.is_dir():
+        return []
     return sorted(p for p in REFERENCE.iterdir() if p.is_dir())
 
 
@@ -59,6 +64,7 @@ def _tariff_only() -> list[Path]:
 
 
 def test_reference_data_is_there() -> None:
+    assert REFERENCE.is_dir(), f"{REFERENCE} is missing: clone beside shared/ or set CHARGESTREAM_SHARED_DIR"
     assert len(_folders()) == 24
     assert len(_cdr_cases()) == 9
 
