@@ -100,17 +100,7 @@ def sampled_value_16(at: int, sv: dict[str, Any]) -> SampledValue:
         canonical, value = (_UNITS.get(unit, (unit, Decimal(1)))[0], math.nan)  # opaque signed blob
     else:
         canonical, value = scale(_decimal(raw_value), unit)
-    return SampledValue(
-        sampled_at=at,
-        unit=canonical,
-        value=value,
-        raw_value=raw_value,
-        measurand=measurand,
-        phase=sv.get("phase"),
-        location=sv.get("location"),
-        context=sv.get("context") or "Sample.Periodic",
-        raw_unit=sv.get("unit"),
-    )
+    return _sample(at, sv, measurand, canonical, value, raw_value, sv.get("unit"))
 
 
 def sampled_value_201(at: int, sv: dict[str, Any]) -> SampledValue:
@@ -122,9 +112,15 @@ def sampled_value_201(at: int, sv: dict[str, Any]) -> SampledValue:
     raw_value = repr(sv["value"]) if isinstance(sv["value"], float) else str(sv["value"])
     canonical, value = scale(_decimal(raw_value), unit, multiplier)
     raw_unit = unit if not multiplier else f"{unit}e{multiplier}"
+    return _sample(at, sv, measurand, canonical, value, raw_value, raw_unit)
+
+
+def _sample(
+    at: int, sv: dict[str, Any], measurand: str, unit: str, value: float, raw_value: str, raw_unit: str | None
+) -> SampledValue:
     return SampledValue(
         sampled_at=at,
-        unit=canonical,
+        unit=unit,
         value=value,
         raw_value=raw_value,
         measurand=measurand,
