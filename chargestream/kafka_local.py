@@ -6,6 +6,7 @@ broker runs as a background process with settings right for one node.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -215,8 +216,6 @@ def _format_storage(java: str, classpath: str, props: Path, settings: Settings) 
 
 def _random_cluster_id() -> str:
     # Same form as StorageTool random-uuid: a url-safe base64 UUID without padding.
-    import base64
-
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 

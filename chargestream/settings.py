@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field
@@ -68,7 +67,7 @@ class Settings(BaseSettings):
     def uses_embedded_clickhouse(self) -> bool:
         return self.clickhouse_dsn.startswith("chdb:")
 
-    @cached_property
+    @property
     def kafka_dir(self) -> Path:
         return self.state_dir / "kafka"
 

@@ -7,7 +7,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -30,17 +29,16 @@ def gateway_process(settings: Settings) -> Managed:
     return Managed("gateway", settings.run_dir, settings.logs_dir)
 
 
-def _wait_port(host: str, port: int, proc: Managed, timeout: float, what: str) -> None:
+def _wait_until(ready: Callable[[], bool], proc: Managed, timeout: float, what: str) -> None:
+    """Poll `ready` until it holds; fail fast (with the log's tail) if the process dies meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not kafka_local.port_free(host, port):
+        if ready():
             return
         if proc.pid() is None:
             raise SetupError(f"the {what} exited at start; see {proc.log_file}:\n{proc.log_tail()}")
         time.sleep(0.2)
-    raise SetupError(
-        f"the {what} did not listen on {host}:{port} within {timeout:.0f} s; see {proc.log_file}"
-    )
+    raise SetupError(f"the {what} was not ready within {timeout:.0f} s; see {proc.log_file}")
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -50,17 +48,6 @@ def child_env(settings: Settings) -> dict[str, str]:
         if value is not None:
             env[f"CHARGESTREAM_{name.upper()}"] = str(value)
     return env
-
-
-def _wait_file(path: Path, proc: Managed, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            return
-        if proc.pid() is None:
-            raise SetupError(f"the {what} exited at start; see {proc.log_file}:\n{proc.log_tail()}")
-        time.sleep(0.2)
-    raise SetupError(f"the {what} was not ready within {timeout:.0f} s; see {proc.log_file}")
 
 
 def up(settings: Settings, say: Say = print, timeout: float = 120.0) -> None:
@@ -124,16 +111,20 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
                 "or choose another with CHARGESTREAM_GATEWAY_PORT"
             )
         gateway.start([sys.executable, "-m", "producers.gateway"], env=env)
-    _wait_file(settings.run_dir / "worker.ready", worker, timeout, "stream worker")
+    _wait_until((settings.run_dir / "worker.ready").exists, worker, timeout, "stream worker")
     say(f"worker     pid {worker.pid()}  Faust app {settings.worker_id}")
-    _wait_file(settings.run_dir / "sink.ready", sink, timeout, "sink")
+    _wait_until((settings.run_dir / "sink.ready").exists, sink, timeout, "sink")
     where = (
         f"query endpoint http://{settings.query_host}:{settings.query_port}"
         if settings.uses_embedded_clickhouse
         else settings.clickhouse_dsn
     )
     say(f"sink       pid {sink.pid()}  {where}")
-    _wait_port(settings.gateway_host, settings.gateway_port, gateway, timeout, "OCPP gateway")
+
+    def gateway_listens() -> bool:
+        return not kafka_local.port_free(settings.gateway_host, settings.gateway_port)
+
+    _wait_until(gateway_listens, gateway, timeout, "OCPP gateway")
     say(
         f"gateway    pid {gateway.pid()}  ws://{settings.gateway_host}:{settings.gateway_port}/ocpp/{{station_id}}"
     )

@@ -21,13 +21,12 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from chargestream.dlq import dlq_headers
-from chargestream.topics import dlq
+from chargestream.topics import ALERT_TOPICS, dlq
 from schemas.codec import Codec, DecodeError
 from sinks.rows import COLUMNS, Row, rows_for
 
 log = logging.getLogger("chargestream.sink")
 PLAN_PREFIX = "plan:"
-JSON_TOPICS_PREFIX = "alerts."
 
 
 @dataclass
@@ -135,11 +134,7 @@ class ClickHouseWriter:
         for m in batch:
             try:
                 raw = m.value() or b""
-                decoded = (
-                    self.decode_json(raw)
-                    if topic.startswith(JSON_TOPICS_PREFIX)
-                    else self.codec.decode(topic, raw)
-                )
+                decoded = self.decode_json(raw) if topic in ALERT_TOPICS else self.codec.decode(topic, raw)
                 for table, row in rows_for(topic, decoded):
                     tables[table].append(row)
             except (DecodeError, ValueError, KeyError, TypeError) as exc:

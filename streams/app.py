@@ -72,6 +72,7 @@ async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
 @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
 async def mark_ready() -> None:
     # The stack runner waits for this file: the worker has partitions and is past recovery.
-    if app.consumer.assignment() and not app.rebalancing:
+    ready = settings.run_dir / "worker.ready"
+    if not ready.exists() and app.consumer.assignment() and not app.rebalancing:
         settings.run_dir.mkdir(parents=True, exist_ok=True)
-        (settings.run_dir / "worker.ready").write_text(str(time.time()))
+        ready.write_text(str(time.time()))
