@@ -76,6 +76,14 @@ class StationBoot:
     firmware_version: str | None = None
     serial_number: str | None = None
     reason: str | None = None
+    # Station metadata from the stations file (v2): faults cluster by site, tariffs and idle
+    # thresholds depend on the site's time zone and the rated power.
+    site_id: str | None = None
+    time_zone: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    max_power_kw: float | None = None
+    connectors: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,18 @@ PAYLOADS = [
         offline=True,
         samples=(SAMPLE,),
     ),
-    StationBoot("ACME", "Wallbox 22", firmware_version="1.2.3", serial_number="SN1"),
+    StationBoot(
+        "ACME",
+        "Wallbox 22",
+        firmware_version="1.2.3",
+        serial_number="SN1",
+        site_id="S1",
+        time_zone="Europe/Berlin",
+        latitude=52.5,
+        longitude=13.4,
+        max_power_kw=22.0,
+        connectors=2,
+    ),
     Heartbeat(),
     ConnectionChange(False, reason="ping timeout"),
     FaultNotice("Connector", "Problem", tech_code="OV", severity=2, cleared=True),
@@ -49,8 +60,31 @@ def test_every_payload_round_trips_through_the_wire_format(payload: object) -> N
     ev = ChargerEvent("e-1", "ST-1", 2, T0, T0 + 40, "ocpp1.6", payload, evse_id=1, message_id="m-9")  # type: ignore[arg-type]
     data = codec.encode("charger.events", to_record(ev))
     magic, schema_id = struct.unpack(">bI", data[:5])
-    assert (magic, schema_id) == (0, 1001)
+    assert (magic, schema_id) == (0, 1002)
     assert from_record(codec.decode("charger.events", data)) == ev
+
+
+def test_v1_events_written_before_station_metadata_still_decode() -> None:
+    import io
+
+    import fastavro
+
+    from schemas.codec import load_schema
+
+    v1 = fastavro.parse_schema(load_schema("charger_event_v1.avsc"))
+    boot = StationBoot("ACME", "Wallbox 22", firmware_version="1.2.3")
+    ev = ChargerEvent("e-1", "ST-1", 0, T0, T0, "ocpp1.6", boot)
+    rec = to_record(ev)
+    name, body = rec["payload"]
+    rec["payload"] = (
+        name,
+        {k: body[k] for k in ("vendor", "model", "firmware_version", "serial_number", "reason")},
+    )
+    buf = io.BytesIO()
+    buf.write(struct.pack(">bI", 0, 1001))
+    fastavro.schemaless_writer(buf, v1, rec)
+    decoded = from_record(EmbeddedCodec().decode("charger.events", buf.getvalue()))
+    assert decoded == ev and isinstance(decoded.payload, StationBoot) and decoded.payload.site_id is None
 
 
 @pytest.mark.parametrize(
