@@ -46,10 +46,18 @@ class Settings(BaseSettings):
         "chargestream-dev-key", description="HMAC key that replaces raw idTags: set it in production"
     )
     schema_registry_url: str | None = None
+    network_file: Path | None = Field(
+        None,
+        description="stations file: sites, stations (password hashes), tariffs; default: the demo network",
+    )
     worker_id: str = "chargestream-sessions"
     sink_group: str = "chargestream-sink"
     sink_batch_max: int = 5000
     sink_flush_seconds: float = 0.5
+
+    @property
+    def network_path(self) -> Path:
+        return self.network_file or _PACKAGE_ROOT / "chargestream" / "data" / "demo_network.yaml"
 
     @property
     def bootstrap(self) -> str:
