@@ -42,10 +42,24 @@ class Settings(BaseSettings):
     query_port: int = 8123
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8180
+    gateway_tls_cert: Path | None = Field(
+        None,
+        description="PEM certificate (chain) for wss:// on the gateway port (OCPP security profile 2); "
+        "needs gateway_tls_key",
+    )
+    gateway_tls_key: Path | None = Field(None, description="PEM private key of gateway_tls_cert")
+    gateway_ping_seconds: float = Field(
+        60.0,
+        description="WebSocket ping interval of the gateway; a station whose pong is later than half of it "
+        "is disconnected (0 = no pings)",
+    )
     id_token_key: str = Field(
         "chargestream-dev-key", description="HMAC key that replaces raw idTags: set it in production"
     )
     schema_registry_url: str | None = None
+    allowed_lateness_s: float = Field(
+        120.0, description="events up to this much older than their station's newest are put in order"
+    )
     network_file: Path | None = Field(
         None,
         description="stations file: sites, stations (password hashes), tariffs; default: the demo network",

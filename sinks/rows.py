@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from chargestream.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
@@ -71,10 +72,31 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "cost_parking",
         "cost_flat",
         "cost_total",
+        "cost_total_incl_vat",
         "currency",
         "stop_reason",
         "quality_flags",
+        "charging_periods",
         "version",
+        "emitted_at",
+    ),
+    "billing_ledger": (
+        "session_id",
+        "version",
+        "record_type",
+        "corrects_version",
+        "station_id",
+        "site_id",
+        "tariff_id",
+        "energy_wh",
+        "cost_energy",
+        "cost_time",
+        "cost_parking",
+        "cost_flat",
+        "cost_total",
+        "cost_total_incl_vat",
+        "currency",
+        "quality_flags",
         "emitted_at",
     ),
     "session_updates": (
@@ -86,6 +108,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "connector_id",
         "energy_wh",
         "emitted_at",
+        "record_type",
     ),
     "feedback": (
         "feedback_id",
@@ -175,6 +198,7 @@ def event_rows(ev: ChargerEvent) -> Iterator[tuple[str, Row]]:
 
 
 def session_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
+    kind = rec.get("record_type") or ("bill" if rec["is_final"] else "update")  # v1 records: no type
     yield (
         "session_updates",
         (
@@ -186,9 +210,11 @@ def session_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
             rec["connector_id"],
             rec["energy_wh"],
             _dt(rec["emitted_at"]),
+            kind,
         ),
     )
-    if rec["is_final"]:
+    zero = Decimal(0)
+    if kind == "bill":
         yield (
             "billing_records",
             (
@@ -212,10 +238,35 @@ def session_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
                 rec["cost_parking"],
                 rec["cost_flat"],
                 rec["cost_total"],
+                rec.get("cost_total_incl_vat") or zero,
                 rec["currency"],
                 rec.get("stop_reason") or "",
                 rec.get("quality_flags") or [],
+                rec.get("charging_periods") or "[]",
                 rec["version"],
+                _dt(rec["emitted_at"]),
+            ),
+        )
+    if kind in ("bill", "credit"):
+        yield (
+            "billing_ledger",
+            (
+                rec["session_id"],
+                rec["version"],
+                kind,
+                rec.get("corrects_version"),
+                rec["station_id"],
+                rec.get("site_id") or "",
+                rec.get("tariff_id") or "",
+                rec["energy_wh"],
+                rec["cost_energy"],
+                rec["cost_time"],
+                rec["cost_parking"],
+                rec["cost_flat"],
+                rec["cost_total"],
+                rec.get("cost_total_incl_vat") or zero,
+                rec["currency"],
+                rec.get("quality_flags") or [],
                 _dt(rec["emitted_at"]),
             ),
         )
@@ -254,7 +305,14 @@ def alert_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
             rec.get("site_id") or "",
             ts("opened_at"),
             ts("updated_at"),
-            json.dumps(rec.get("details", {}), sort_keys=True, default=str),
+            json.dumps(
+                {
+                    **rec.get("details", {}),
+                    **{k: rec[k] for k in ("connector_id", "session_id", "version") if k in rec},
+                },
+                sort_keys=True,
+                default=str,
+            ),
         ),
     )
 

@@ -1,24 +1,41 @@
-"""The Faust app: thin agents that decode events, call the pure core and publish its output."""
+"""The Faust app: a thin agent that decodes events, runs the pure engine over a batch, publishes.
+
+State: one entry per station in the `stations` table (rocksdict store, changelog topic). The
+table's changelog partition is the source event's partition (key = station_id), so a station
+recovers on the worker that owns it; that is why each save runs with one of the station's own
+events as Faust's current event.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
+from faust.types import EventT
 
 from chargestream.dlq import dlq_headers
+from chargestream.network import load_network
 from chargestream.settings import Settings
-from chargestream.topics import CHARGER_EVENTS, SESSIONS, dlq
+from chargestream.topics import ALERTS_IDLE, CHARGER_EVENTS, SESSIONS, dlq
 from schemas.codec import DecodeError, make_codec
-from schemas.events import from_record
-from streams.sessions import ConnectorState, apply, connector_key
+from schemas.events import ChargerEvent, from_record
+from streams.batch import process_batch
+from streams.policy import policy_from_network
+from streams.state_codec import dump_state, load_state
+from streams.station import StationState
 
 log = logging.getLogger("chargestream.worker")
 settings = Settings()
 codec = make_codec(settings.schema_registry_url)
+policy = policy_from_network(
+    load_network(settings.network_path), allowed_lateness_ms=int(settings.allowed_lateness_s * 1000)
+)
+BATCH_MAX = 2000
+BATCH_WITHIN_S = 0.05
 
 app = faust.App(
     settings.worker_id,
@@ -38,19 +55,24 @@ events_topic = app.topic(
     CHARGER_EVENTS, key_serializer="raw", value_serializer="raw", partitions=settings.topic_partitions
 )
 sessions_topic = app.topic(SESSIONS, key_serializer="raw", value_serializer="raw")
+idle_alerts_topic = app.topic(ALERTS_IDLE, key_serializer="raw", value_serializer="raw")
 events_dlq = app.topic(dlq(CHARGER_EVENTS), key_serializer="raw", value_serializer="raw")
+stations = app.Table(
+    "stations",
+    default=None,
+    partitions=settings.topic_partitions,
+    key_serializer="raw",
+    value_serializer="raw",
+)
 
-# Per-connector state; its changelog partition is the source event's partition (key = station_id),
-# so a station's connectors recover on the worker that owns the station.
-connectors = app.Table("connectors", default=None, partitions=settings.topic_partitions)
 
-
-@app.agent(events_topic)
-async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-    async for event in stream.events():
+async def _decode(batch: list[EventT[bytes]]) -> tuple[list[ChargerEvent], dict[str, EventT[bytes]]]:
+    decoded: list[ChargerEvent] = []
+    last_of: dict[str, EventT[bytes]] = {}
+    for event in batch:
         msg = event.message
         try:
-            ev = from_record(codec.decode(CHARGER_EVENTS, msg.value))
+            ev = from_record(codec.decode(CHARGER_EVENTS, msg.value or b""))
         except (DecodeError, ValueError, KeyError, TypeError) as exc:
             log.warning("charger.events[%d]@%d to DLQ: %s", msg.partition, msg.offset, exc)
             await events_dlq.send(
@@ -59,14 +81,36 @@ async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
                 headers=dlq_headers(str(exc), msg.topic, msg.partition, msg.offset, "sessions"),
             )
             continue
-        key = connector_key(ev.station_id, ev.connector_id)
-        raw: dict[str, Any] | None = connectors.get(key)
-        state = ConnectorState.from_dict(raw) if raw else ConnectorState(ev.station_id, ev.connector_id)
-        state, out = apply(state, ev)
-        connectors[key] = state.to_dict()
-        for rec in out:
+        decoded.append(ev)
+        last_of[ev.station_id] = event
+    return decoded, last_of
+
+
+def _load(station_id: str) -> StationState | None:
+    raw: bytes | None = stations.get(station_id.encode())
+    return load_state(raw) if raw else None
+
+
+@app.agent(events_topic)
+async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    assert isinstance(stream, faust.Stream)  # take_events and the current-event hook live there
+    async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        decoded, last_of = await _decode(list(batch))
+        saved: dict[str, StationState] = {}
+        out = process_batch(decoded, _load, saved.__setitem__, policy)
+        for station_id, state in saved.items():
+            stream._set_current_event(last_of[station_id])  # changelog partition = the station's
+            stations[station_id.encode()] = dump_state(state)
+        stream._set_current_event(None)
+        for rec in out.sessions:
             await sessions_topic.send(key=rec["session_id"].encode(), value=codec.encode(SESSIONS, rec))
+        for alert in out.alerts:
+            await idle_alerts_topic.send(key=alert["station_id"].encode(), value=_json(alert))
         yield None
+
+
+def _json(alert: dict[str, Any]) -> bytes:
+    return json.dumps(alert, separators=(",", ":"), sort_keys=True).encode()
 
 
 @app.timer(interval=1.0)  # type: ignore[untyped-decorator]

@@ -1,221 +1,369 @@
-"""Per-connector session state machine: canonical events in, session records out. Pure.
+"""The per-connector session state machine: ordered canonical events in, session records and idle
+alerts out. Pure.
 
-Walking-skeleton semantics: a session opens when the connector leaves Available (or a
-transaction starts), charging phases follow the status, energy is the rise of the
-Energy.Active.Import.Register total over the session, and the session closes (emitting the
-final billing record) when the connector is Available again. The full pitfall handling
-(duplicates, resets, missing stops, idle timers, tariffs) builds on this shape.
+A session runs from plug-in to unplug. OCPP 1.6 drives it with connector statuses, Start/Stop and
+meter values; 2.0.1 with TransactionEvent (chargingState, seqNo) and Occupied/Available. Events
+reach it in event-time order (see :mod:`streams.station`); the pitfalls of DOMAIN.md are handled
+here and in :mod:`streams.energy`, each leaving a quality flag on the bill.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
 
-from schemas.events import (
-    ENERGY_REGISTER,
-    ChargerEvent,
-    MeterValues,
-    SampledValue,
-    StatusChange,
-    TransactionEvent,
+from schemas.events import ENERGY_REGISTER, MeterValues, SampledValue, TransactionEvent
+from streams.billing import BILL_DIFF_KEYS, StationInfo, credit_of, session_record
+from streams.clock import sample_time
+from streams.energy import DEFAULT_MAX_POWER_W, to_mwh
+from streams.idle import advance_alert, alert_record
+from streams.policy import Policy
+from streams.session_model import (
+    CHARGING,
+    CLOSED,
+    IDLE,
+    PLUGGED,
+    SUSPENDED_EV,
+    SUSPENDED_EVSE,
+    Issued,
+    Session,
+    set_phase,
 )
-from streams.session_records import empty_costs, session_id_for
+from streams.session_records import session_id_for
 
-# 1.6 statuses with a car at the connector, and the 2.0.1 "Occupied".
-PLUGGED_STATUSES = frozenset(
-    {"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Occupied"}
-)
-FREE_STATUSES = frozenset({"Available"})
-STATE_BY_STATUS = {
-    "Preparing": "plugged",
-    "Occupied": "plugged",
-    "Charging": "charging",
-    "SuspendedEV": "suspended_ev",
-    "SuspendedEVSE": "suspended_evse",
-    "Finishing": "idle",
-}
-POWER_MEASURAND = "Power.Active.Import"
-
-
-@dataclass(slots=True)
-class OpenSession:
-    session_id: str
-    plugged_in_at: int
-    state: str = "plugged"
-    version: int = 0
-    transaction_id: str | None = None
-    id_token_hash: str | None = None
-    charging_started_at: int | None = None
-    charging_ended_at: int | None = None
-    first_register_wh: float | None = None
-    last_register_wh: float | None = None
-    max_power_w: float = 0.0
-    stop_reason: str | None = None
-    quality_flags: list[str] = field(default_factory=list)
+POWER_MEASURAND: Final = "Power.Active.Import"
+PLUG_STATUSES: Final = frozenset({"Preparing", "Occupied"})
+PHASE_STATUSES: Final = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
+EV_LEFT_REASONS: Final = frozenset({"EVDisconnected"})
+EV_LEFT_TRIGGERS: Final = frozenset({"EVDeparted", "EVCommunicationLost"})
+THREE_PHASES: Final = (("L1", "L2", "L3"), ("L1-N", "L2-N", "L3-N"))
+KEEP_CLOSED: Final = 4  # closed sessions kept per connector for late corrections
 
 
 @dataclass(slots=True)
 class ConnectorState:
-    station_id: str
     connector_id: int
-    session: OpenSession | None = None
+    session: Session | None = None
     last_status: str | None = None
-    watermark: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ConnectorState:
-        sess = d.get("session")
-        return cls(
-            station_id=d["station_id"],
-            connector_id=d["connector_id"],
-            session=OpenSession(**sess) if sess else None,
-            last_status=d.get("last_status"),
-            watermark=d.get("watermark", 0),
-        )
+    closed: list[Session] = field(default_factory=list)
 
 
-def connector_key(station_id: str, connector_id: int) -> str:
-    return f"{station_id}/{connector_id}"
+@dataclass(slots=True)
+class Ctx:
+    """What a handler needs besides the connector: the station, the policy, where output goes."""
+
+    station_id: str
+    info: StationInfo
+    policy: Policy
+    sessions_out: list[dict[str, Any]] = field(default_factory=list)
+    alerts_out: list[dict[str, Any]] = field(default_factory=list)
+
+    def emit(self, sess: Session, at: int, kind: str = "update") -> dict[str, Any]:
+        rec = session_record(sess, at, self.info, self.policy, kind=kind)
+        self.sessions_out.append(rec)
+        return rec
+
+    def alerts(self, sess: Session, transitions: Iterable[tuple[str, int]], alert: Any = None) -> None:
+        alert = alert or sess.alert
+        for status, at in transitions:
+            self.alerts_out.append(
+                alert_record(
+                    alert,
+                    status,
+                    at,
+                    station_id=self.station_id,
+                    connector_id=sess.connector_id,
+                    site_id=self.info.site_id,
+                    session_id=sess.session_id,
+                )
+            )
+
+    @property
+    def max_power_w(self) -> float:
+        kw = self.info.max_power_kw
+        return kw * 1000 * 1.1 if kw else DEFAULT_MAX_POWER_W
+
+    @property
+    def site_idle_min(self) -> float | None:
+        return self.policy.site_idle_minutes.get(self.info.site_id or "")
 
 
-def apply(state: ConnectorState, ev: ChargerEvent) -> tuple[ConnectorState, list[dict[str, Any]]]:
-    """Apply one event to a connector; returns its state and the session records to emit.
-
-    The state is updated in place (it is the caller's copy: the table stores it serialised),
-    which keeps the per-event cost low on the hot path.
-    """
-    state.watermark = max(state.watermark, ev.station_time)
-    p = ev.payload
-    if isinstance(p, StatusChange):
-        return _on_status(state, ev, p)
-    if isinstance(p, TransactionEvent):
-        return _on_transaction(state, ev, p)
-    if isinstance(p, MeterValues):
-        if state.session is not None:
-            _absorb_samples(state.session, p.samples)
-        return state, []
-    return state, []
+# --- lifecycle -------------------------------------------------------------------------------
 
 
-def _open(state: ConnectorState, at: int) -> OpenSession:
-    return OpenSession(session_id=session_id_for(state.station_id, state.connector_id, at), plugged_in_at=at)
+def open_session(ctx: Ctx, conn: ConnectorState, at: int) -> Session:
+    sess = Session(
+        session_id=session_id_for(ctx.station_id, conn.connector_id, at),
+        station_id=ctx.station_id,
+        connector_id=conn.connector_id,
+        plugged_in_at=at,
+        last_event_at=at,
+        rated_power_kw=ctx.info.max_power_kw,
+        tariff_id=ctx.policy.tariff_id_for(ctx.station_id, ctx.info.site_id),  # in force at start
+    )
+    conn.session = sess
+    ctx.emit(sess, at)
+    return sess
 
 
-def _on_status(
-    state: ConnectorState, ev: ChargerEvent, p: StatusChange
-) -> tuple[ConnectorState, list[dict[str, Any]]]:
-    state.last_status = p.status
-    out: list[dict[str, Any]] = []
-    sess = state.session
-    if p.status in FREE_STATUSES:
-        if sess is not None:
-            out.append(_close(state, sess, ev.station_time))
-            state.session = None
-        return state, out
-    if p.status not in PLUGGED_STATUSES:
-        return state, out
+def change_phase(ctx: Ctx, sess: Session, phase: str, at: int) -> None:
+    if phase == sess.phase:
+        return
+    alert = sess.alert
+    transitions = set_phase(sess, phase, at, ctx.site_idle_min)
+    ctx.alerts(sess, transitions, alert)
+    ctx.emit(sess, at)
+
+
+def close_session(ctx: Ctx, conn: ConnectorState, unplugged_at: int, *flags: str) -> None:
+    sess = conn.session
     if sess is None:
-        sess = state.session = _open(state, ev.station_time)
-    new_state = STATE_BY_STATUS.get(p.status, sess.state)
-    if new_state == "charging" and sess.charging_started_at is None:
-        sess.charging_started_at = ev.station_time
-    if new_state in ("suspended_ev", "idle") and sess.charging_started_at is not None:
-        if sess.charging_ended_at is None:  # Finishing after SuspendedEV: charging ended at the first
-            sess.charging_ended_at = ev.station_time
-        new_state = "idle"
-    elif new_state == "charging":
-        sess.charging_ended_at = None
-    if new_state != sess.state or sess.version == 0:
-        sess.state = new_state
-        out.append(_record(state, sess, ev.station_time, final=False))
-    return state, out
-
-
-def _on_transaction(
-    state: ConnectorState, ev: ChargerEvent, p: TransactionEvent
-) -> tuple[ConnectorState, list[dict[str, Any]]]:
-    out: list[dict[str, Any]] = []
-    sess = state.session
-    if sess is None:
-        if p.event_type == "Ended":
-            return state, out
-        sess = state.session = _open(state, ev.station_time)
-        out.append(_record(state, sess, ev.station_time, final=False))
-    sess.transaction_id = sess.transaction_id or p.transaction_id
-    sess.id_token_hash = sess.id_token_hash or p.id_token_hash
-    if p.meter_wh is not None:
-        _absorb_register(sess, p.meter_wh)
-    _absorb_samples(sess, p.samples)
-    if p.event_type == "Ended":
-        sess.stop_reason = p.stopped_reason or "Local"
-    return state, out
-
-
-def _absorb_samples(sess: OpenSession, samples: tuple[SampledValue, ...]) -> None:
-    for s in samples:
-        if s.phase is not None:
-            continue  # per-phase values never add to the total
-        if s.measurand == ENERGY_REGISTER and s.unit == "Wh":
-            _absorb_register(sess, s.value)
-        elif s.measurand == POWER_MEASURAND and s.unit == "W":
-            sess.max_power_w = max(sess.max_power_w, s.value)
-
-
-def _absorb_register(sess: OpenSession, wh: float) -> None:
-    if sess.first_register_wh is None:
-        sess.first_register_wh = wh
-    sess.last_register_wh = wh
-
-
-def _close(state: ConnectorState, sess: OpenSession, at: int) -> dict[str, Any]:
+        return
+    end = max(unplugged_at, sess.plugged_in_at)
+    sess.unplugged_at = end
+    sess.flags.update(flags)
+    if sess.alert is not None:
+        ctx.alerts(sess, advance_alert(sess.alert, end))
+    if sess.phase == IDLE and sess.idle_since is not None:
+        sess.idle_ms += max(0, end - sess.idle_since)
+        sess.idle_since = None
+        if sess.alert is not None and sess.alert.status in ("opened", "escalated"):
+            sess.alert.status = "resolved"
+            ctx.alerts(sess, [("resolved", end)])
+    sess.alert = None
     if sess.charging_started_at is not None and sess.charging_ended_at is None:
-        sess.charging_ended_at = at
-    sess.state = "closed"
-    return _record(state, sess, at, final=True, unplugged_at=at)
+        last_rise = sess.meter.last_increase_at
+        sess.charging_ended_at = min(last_rise, end) if last_rise is not None else end
+    p = ctx.policy
+    if sess.meter.energy_wh == 0:
+        sess.flags.update(("not_billable", "zero_energy"))
+    elif end - sess.plugged_in_at < p.min_billable_ms or sess.meter.energy_wh < p.min_billable_wh:
+        sess.flags.update(("not_billable", "short_session"))
+    sess.phase = CLOSED
+    bill = ctx.emit(sess, end, kind="bill")
+    sess.issued = Issued(sess.version, bill)
+    conn.closed.append(sess)
+    del conn.closed[:-KEEP_CLOSED]
+    conn.session = None
 
 
-def energy_wh(sess: OpenSession) -> int:
-    if sess.first_register_wh is None or sess.last_register_wh is None:
-        return 0
-    return max(0, round(sess.last_register_wh - sess.first_register_wh))
+def fire_timers(ctx: Ctx, conn: ConnectorState, now: int) -> None:
+    """Everything due at or before event time ``now``: idle escalation, a stop that never came."""
+    sess = conn.session
+    if sess is None:
+        return
+    p = ctx.policy
+    if sess.ev_left_at is not None and sess.ev_left_at + p.unplug_grace_ms <= now:
+        close_session(ctx, conn, sess.ev_left_at, "unplug_from_stop")
+        return
+    if sess.last_event_at + p.missing_stop_after_ms <= now:
+        flags = ("stop_estimated",) if sess.transaction_id and not sess.tx_ended else ("unplug_estimated",)
+        close_session(ctx, conn, sess.last_event_at, *flags)
+        return
+    if sess.alert is not None:
+        ctx.alerts(sess, advance_alert(sess.alert, now))
 
 
-def _minutes(start: int | None, end: int | None) -> float:
-    return 0.0 if start is None or end is None else max(0, end - start) / 60000.0
+# --- events ----------------------------------------------------------------------------------
 
 
-def _record(
-    state: ConnectorState, sess: OpenSession, at: int, final: bool, unplugged_at: int | None = None
-) -> dict[str, Any]:
+def on_status(ctx: Ctx, conn: ConnectorState, status: str, at: int) -> None:
+    conn.last_status = status
+    sess = conn.session
+    if status == "Available":
+        if sess is not None:
+            if sess.transaction_id and not sess.tx_ended:
+                sess.flags.add("stop_not_seen")  # status skipped past the stop; a late stop corrects
+            close_session(ctx, conn, at)  # occupancy ends when the connector is free
+        return
+    if status in PLUG_STATUSES:
+        if sess is not None and status == "Preparing" and (sess.tx_ended or sess.energy_flowed):
+            # A new car while the last one's unplug was never reported (DOMAIN.md pitfall 2).
+            unplug = sess.ev_left_at if sess.ev_left_at is not None else sess.last_event_at
+            close_session(ctx, conn, unplug, "unplug_estimated")
+            sess = None
+        if sess is None:
+            open_session(ctx, conn, at)
+        else:
+            sess.touch(at)
+        return
+    if status not in PHASE_STATUSES:
+        if status == "Faulted" and sess is not None:
+            sess.flags.add("fault_during_session")
+        return
+    if sess is None:
+        if status == "Finishing":
+            return  # the session already closed on the stop; the connector is being freed
+        sess = open_session(ctx, conn, at)
+        sess.flags.add("plug_in_not_seen")
+    sess.touch(at)
+    change_phase(ctx, sess, _phase_of(status, sess), at)
+
+
+def _phase_of(state: str, sess: Session) -> str:
+    """Phase for a 1.6 status or a 2.0.1 chargingState."""
+    if state == "Charging":
+        return CHARGING
+    if state == "SuspendedEVSE":
+        return SUSPENDED_EVSE
+    if state in ("SuspendedEV", "Finishing", "EVConnected", "Idle"):
+        if sess.energy_flowed:
+            return IDLE
+        return SUSPENDED_EV if state == "SuspendedEV" else PLUGGED
+    return sess.phase
+
+
+def on_transaction(ctx: Ctx, conn: ConnectorState, p: TransactionEvent, at: int, station_time: int) -> None:
+    sess = conn.session
+    if p.event_type == "Started":
+        if sess is None or sess.transaction_id != p.transaction_id:
+            closed = find_closed(conn, p.transaction_id)
+            if closed is not None:  # a re-sent start of a session already billed: nothing new
+                closed.flags.add("duplicate_start")
+                return
+        if sess is not None and sess.transaction_id not in (None, p.transaction_id):
+            if not sess.tx_ended:  # the previous stop was lost: the new start is our evidence
+                close_session(ctx, conn, sess.last_event_at, "stop_estimated")
+            else:
+                unplug = sess.ev_left_at if sess.ev_left_at is not None else at
+                close_session(ctx, conn, unplug, "unplug_estimated")
+            sess = None
+        if sess is None:
+            sess = open_session(ctx, conn, at)
+        elif sess.transaction_id == p.transaction_id:
+            sess.flags.add("duplicate_start")
+        sess.transaction_id = p.transaction_id
+    elif sess is None or sess.transaction_id != p.transaction_id:
+        closed = find_closed(conn, p.transaction_id)
+        if closed is not None:
+            correct(ctx, closed, lambda s: _absorb_transaction(ctx, s, p, at, station_time, late=True), at)
+            return
+        if sess is not None and sess.transaction_id is None:
+            sess.flags.add("start_not_seen")  # 2.0.1 Started lost, or 1.6 Start never answered
+        else:
+            if sess is not None and not sess.tx_ended:
+                close_session(ctx, conn, sess.last_event_at, "stop_estimated")
+            sess = open_session(ctx, conn, at)
+            sess.flags.add("start_not_seen")
+        sess.transaction_id = p.transaction_id
+    _absorb_transaction(ctx, sess, p, at, station_time, late=False)
+
+
+def _absorb_transaction(
+    ctx: Ctx, sess: Session, p: TransactionEvent, at: int, station_time: int, *, late: bool
+) -> None:
+    sess.touch(at)
+    if p.id_token_hash and not sess.id_token_hash:
+        sess.id_token_hash = p.id_token_hash
+    if p.offline:
+        sess.flags.add("offline_batch")
+    if p.seq_no is not None:
+        if sess.last_seq_no is not None and p.seq_no > sess.last_seq_no + 1:
+            sess.flags.add("seq_gap")
+        sess.last_seq_no = max(p.seq_no, sess.last_seq_no if sess.last_seq_no is not None else p.seq_no)
+    if sess.tx_ended and p.event_type != "Ended" and at > (sess.meter.last_at or at):
+        sess.flags.add("updated_after_ended")  # never reopens; nothing after the end counts
+        return
+    if p.event_type == "Started" and p.meter_wh is not None:
+        sess.meter.start(at, to_mwh(p.meter_wh, "Wh"))
+    absorb_samples(ctx, sess, p.samples, at, station_time, late=late)
+    if p.event_type == "Ended":
+        if p.meter_wh is not None:
+            sess.add_energy(sess.meter.stop(at, to_mwh(p.meter_wh, "Wh"), ctx.max_power_w))
+        sess.tx_ended = True
+        sess.flags.difference_update(("stop_not_seen", "stop_estimated"))  # the real stop is here
+        sess.stop_reason = p.stopped_reason or "Local"  # 1.6: an absent reason means Local
+        if p.stopped_reason in EV_LEFT_REASONS or p.trigger_reason in EV_LEFT_TRIGGERS:
+            sess.ev_left_at = at
+        if not late and sess.phase in (CHARGING, SUSPENDED_EVSE, SUSPENDED_EV, PLUGGED):
+            change_phase(ctx, sess, IDLE if sess.energy_flowed else PLUGGED, at)
+    elif p.charging_state is not None and not late:
+        change_phase(ctx, sess, _phase_of(p.charging_state, sess), at)
+
+
+def on_meter_values(ctx: Ctx, conn: ConnectorState, p: MeterValues, at: int, station_time: int) -> None:
+    sess = conn.session
+    if p.transaction_id is not None and (sess is None or sess.transaction_id != p.transaction_id):
+        closed = find_closed(conn, p.transaction_id)  # a late value of a billed session
+        if closed is not None:
+            correct(ctx, closed, lambda s: absorb_samples(ctx, s, p.samples, at, station_time, late=True), at)
+            return
+    if sess is None:
+        return  # meter values of an idle connector (a clock-aligned register reading): no session
+    sess.touch(at)
+    absorb_samples(ctx, sess, p.samples, at, station_time, late=False)
+
+
+def absorb_samples(
+    ctx: Ctx, sess: Session, samples: tuple[SampledValue, ...], at: int, station_time: int, *, late: bool
+) -> None:
+    if not samples:
+        return
+    registers: dict[int, list[SampledValue]] = {}
+    for s in samples:
+        if s.measurand == ENERGY_REGISTER and s.unit in ("Wh", "kWh"):
+            registers.setdefault(sample_time(s.sampled_at, at, station_time), []).append(s)
+        elif s.measurand == POWER_MEASURAND and s.phase is None and s.unit in ("W", "kW"):
+            sess.max_power_w = max(sess.max_power_w, s.value * (1000 if s.unit == "kW" else 1))
+    for t in sorted(registers):
+        mwh = _total_register(registers[t])
+        if mwh is None:
+            continue
+        before_at = sess.meter.last_at
+        rise = sess.meter.sample(t, mwh, ctx.max_power_w)
+        sess.add_energy(rise)
+        if rise > 0 and before_at is not None and t - before_at >= 30_000:
+            sess.max_power_w = max(sess.max_power_w, rise * 3_600 / (t - before_at))
+        if late:
+            continue
+        if rise > 0 and sess.phase in (PLUGGED, SUSPENDED_EV) and not sess.tx_ended:
+            sess.flags.add("charging_inferred")  # energy flows though no Charging status said so
+            change_phase(ctx, sess, CHARGING, before_at if before_at is not None else t)
+        elif (
+            sess.phase == CHARGING
+            and sess.meter.last_increase_at is not None
+            and t - sess.meter.last_increase_at >= ctx.policy.no_energy_idle_after_ms
+        ):
+            sess.flags.add("idle_from_meter")  # says Charging, but the register stopped
+            change_phase(ctx, sess, IDLE, sess.meter.last_increase_at)
+
+
+def _total_register(values: list[SampledValue]) -> int | None:
+    """The total register of one sampling instant: the total if sent, never total + phases."""
+    totals = [v for v in values if v.phase is None]
+    if totals:
+        return to_mwh(totals[-1].value, totals[-1].unit)
+    by_phase = {v.phase: v for v in values}
+    for names in THREE_PHASES:
+        if all(n in by_phase for n in names):
+            return sum(to_mwh(by_phase[n].value, by_phase[n].unit) for n in names)
+    return None
+
+
+# --- corrections -----------------------------------------------------------------------------
+
+
+def find_closed(conn: ConnectorState, transaction_id: str | None) -> Session | None:
+    if transaction_id is None:
+        return None
+    return next((s for s in reversed(conn.closed) if s.transaction_id == transaction_id), None)
+
+
+def correct(ctx: Ctx, sess: Session, change: Any, at: int) -> None:
+    """Apply a late event to a billed session; if the bill changes: a credit, then a new bill."""
+    change(sess)
+    issued = sess.issued
+    if issued is None:
+        return
+    candidate = session_record(sess, at, ctx.info, ctx.policy, kind="bill")
+    if all(candidate[k] == issued.record[k] for k in BILL_DIFF_KEYS):
+        sess.version -= 1  # nothing billable changed: no new version
+        return
+    sess.version -= 1
+    ctx.sessions_out.append(credit_of(issued.record, sess.version + 1, at))
     sess.version += 1
-    charging_minutes = _minutes(sess.charging_started_at, sess.charging_ended_at)
-    idle_minutes = _minutes(sess.charging_ended_at, unplugged_at) if final else 0.0
-    return {
-        "session_id": sess.session_id,
-        "version": sess.version,
-        "state": sess.state,
-        "is_final": final,
-        "station_id": state.station_id,
-        "connector_id": state.connector_id,
-        "site_id": None,
-        "transaction_id": sess.transaction_id,
-        "id_token_hash": sess.id_token_hash,
-        "tariff_id": None,
-        "plugged_in_at": sess.plugged_in_at,
-        "charging_started_at": sess.charging_started_at,
-        "charging_ended_at": sess.charging_ended_at,
-        "unplugged_at": unplugged_at,
-        "energy_wh": energy_wh(sess),
-        "charging_minutes": charging_minutes,
-        "idle_minutes": idle_minutes,
-        "max_power_kw": sess.max_power_w / 1000.0,
-        **empty_costs(),
-        "currency": "EUR",
-        "stop_reason": sess.stop_reason if final else None,
-        "quality_flags": list(sess.quality_flags),
-        "emitted_at": at,
-    }
+    sess.flags.add("corrected")
+    bill = ctx.emit(sess, at, kind="bill")
+    bill["unplugged_at"] = sess.unplugged_at
+    sess.issued = Issued(sess.version, bill)

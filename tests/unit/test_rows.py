@@ -43,7 +43,7 @@ def test_status_and_other_events_are_kept() -> None:
     assert hb[0][0] == "station_events" and hb[0][1][COLUMNS["station_events"].index("kind")] == "Heartbeat"
 
 
-def test_only_the_final_session_record_is_a_billing_row() -> None:
+def test_only_bills_are_billing_rows_and_bills_and_credits_go_to_the_ledger() -> None:
     zero = Decimal(0)
     rec = {
         "session_id": "s",
@@ -68,7 +68,19 @@ def test_only_the_final_session_record_is_a_billing_row() -> None:
     }
     assert [t for t, _ in rows_for("sessions", rec)] == ["session_updates"]
     final = [t for t, r in rows_for("sessions", {**rec, "is_final": True}) if len(r) == len(COLUMNS[t])]
-    assert final == ["session_updates", "billing_records"]
+    assert final == ["session_updates", "billing_records", "billing_ledger"]  # a v1 final record: a bill
+    credit = {
+        **rec,
+        "record_type": "credit",
+        "corrects_version": 1,
+        "energy_wh": -5,
+        "cost_total": Decimal(-2),
+    }
+    rows = rows_for("sessions", credit)
+    assert [t for t, _ in rows] == ["session_updates", "billing_ledger"]  # a credit never replaces a bill
+    ledger = rows[1][1]
+    assert ledger[COLUMNS["billing_ledger"].index("record_type")] == "credit"
+    assert ledger[COLUMNS["billing_ledger"].index("cost_total")] == Decimal(-2)
 
 
 def test_alert_json_rows_and_bad_records_raise() -> None:

@@ -1,0 +1,239 @@
+"""Session records for the `sessions` topic, and the bill: OCPI charging periods priced. Pure.
+
+A record is an `update` (lifecycle), a `bill` (the final record: what the driver pays) or a
+`credit` (cancels an issued bill that a late event changed; a new bill follows it). Costs are
+excluding VAT per component, with the total also including VAT; money is Decimal to 4 places.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from streams.policy import Policy
+from streams.session_model import IDLE, Session
+from streams.tariffs import ChargingPeriod, TariffNotActiveError, cdr_totals, price_session
+from streams.tariffs.session import CdrDimension, CdrDimensionType
+
+ZERO: Final = Decimal("0.0000")
+_MWH_PER_KWH: Final = Decimal(1_000_000)
+_MS_PER_H: Final = Decimal(3_600_000)
+DEFAULT_CURRENCY: Final = "EUR"
+
+
+@dataclass(frozen=True, slots=True)
+class StationInfo:
+    """What the engine knows of a station (from its boot event and the network file)."""
+
+    site_id: str | None = None
+    time_zone: str = "UTC"
+    max_power_kw: float | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    vendor: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def charging_periods(sess: Session, end: int) -> list[ChargingPeriod]:
+    """The session as OCPI charging periods: energy (kWh) and TIME or PARKING_TIME (hours)."""
+    out: list[ChargingPeriod] = []
+    nexts = [p.start for p in sess.periods[1:]] + [end]
+    for p, stop in zip(sess.periods, nexts, strict=True):
+        hours = Decimal(max(0, stop - p.start)) / _MS_PER_H
+        dims = [CdrDimension(CdrDimensionType.ENERGY, Decimal(p.energy_mwh) / _MWH_PER_KWH)]
+        dims.append(
+            CdrDimension(CdrDimensionType.TIME if p.charging else CdrDimensionType.PARKING_TIME, hours)
+        )
+        out.append(ChargingPeriod(datetime.fromtimestamp(p.start / 1000, UTC), tuple(dims)))
+    return out
+
+
+def periods_json(periods: list[ChargingPeriod]) -> str:
+    return json.dumps(
+        [
+            {
+                "start_date_time": p.start_date_time.isoformat().replace("+00:00", "Z"),
+                "dimensions": [{"type": d.type.value, "volume": str(d.volume)} for d in p.dimensions],
+            }
+            for p in periods
+        ]
+    )
+
+
+def _costs(sess: Session, end: int, info: StationInfo, policy: Policy) -> tuple[dict[str, Any], str]:
+    tariff = policy.tariffs.get(sess.tariff_id or "")
+    zero = {k: ZERO for k in ("cost_energy", "cost_time", "cost_parking", "cost_flat", "cost_total")}
+    zero["cost_total_incl_vat"] = ZERO
+    if tariff is None:
+        return zero, DEFAULT_CURRENCY
+    if "not_billable" in sess.flags:
+        return zero, tariff.currency
+    try:
+        result = price_session(
+            tariff, charging_periods(sess, end), datetime.fromtimestamp(end / 1000, UTC), info.time_zone
+        )
+    except TariffNotActiveError:
+        sess.flags.add("tariff_not_active")
+        return zero, tariff.currency
+    t = cdr_totals(result)
+
+    def excl(key: str) -> Decimal:
+        money: dict[str, Decimal] = t[key]  # type: ignore[assignment]
+        return money["excl_vat"]
+
+    total: dict[str, Decimal] = t["total_cost"]  # type: ignore[assignment]
+    return {
+        "cost_energy": excl("total_energy_cost"),
+        "cost_time": excl("total_time_cost"),
+        "cost_parking": excl("total_parking_cost"),
+        "cost_flat": excl("total_fixed_cost"),
+        "cost_total": total["excl_vat"],
+        "cost_total_incl_vat": total["incl_vat"],
+    }, tariff.currency
+
+
+def session_record(
+    sess: Session, at: int, info: StationInfo, policy: Policy, *, kind: str = "update"
+) -> dict[str, Any]:
+    """The next version of the session's record; ``kind`` "bill" prices it (the session is closed)."""
+    sess.version += 1
+    final = kind == "bill"
+    end = sess.unplugged_at if sess.unplugged_at is not None else at
+    idle_ms = sess.idle_ms + (max(0, end - sess.idle_since) if sess.phase == IDLE and sess.idle_since else 0)
+    if final:
+        costs, currency = _costs(sess, end, info, policy)
+        periods = periods_json(charging_periods(sess, end))
+    else:
+        costs, currency, periods = dict.fromkeys(_COST_KEYS, ZERO), DEFAULT_CURRENCY, "[]"
+        tariff = policy.tariffs.get(sess.tariff_id or "")
+        currency = tariff.currency if tariff is not None else DEFAULT_CURRENCY
+    return {
+        "session_id": sess.session_id,
+        "version": sess.version,
+        "record_type": kind,
+        "corrects_version": None,
+        "state": sess.phase,
+        "is_final": final,
+        "station_id": sess.station_id,
+        "connector_id": sess.connector_id,
+        "site_id": info.site_id,
+        "transaction_id": sess.transaction_id,
+        "id_token_hash": sess.id_token_hash,
+        "tariff_id": sess.tariff_id,
+        "plugged_in_at": sess.plugged_in_at,
+        "charging_started_at": sess.charging_started_at,
+        "charging_ended_at": sess.charging_ended_at,
+        "unplugged_at": sess.unplugged_at,
+        "energy_wh": sess.meter.energy_wh,
+        "charging_minutes": sess.charging_ms(end) / 60_000,
+        "idle_minutes": idle_ms / 60_000,
+        "max_power_kw": round(sess.max_power_w / 1000, 3),
+        **costs,
+        "currency": currency,
+        "stop_reason": sess.stop_reason if final else None,
+        "quality_flags": sess.quality_flags,
+        "charging_periods": periods,
+        "emitted_at": at,
+    }
+
+
+_COST_KEYS: Final = (
+    "cost_energy",
+    "cost_time",
+    "cost_parking",
+    "cost_flat",
+    "cost_total",
+    "cost_total_incl_vat",
+)
+BILL_DIFF_KEYS: Final = (
+    "energy_wh",
+    "unplugged_at",
+    "charging_ended_at",
+    "stop_reason",
+    "cost_total",
+    "cost_total_incl_vat",
+)
+
+
+def credit_of(bill: dict[str, Any], version: int, at: int) -> dict[str, Any]:
+    """A record cancelling ``bill``: same session, money and energy negated (the ledger sums)."""
+    credit = dict(bill)
+    credit.update(
+        version=version,
+        record_type="credit",
+        corrects_version=bill["version"],
+        is_final=False,
+        emitted_at=at,
+        energy_wh=-bill["energy_wh"],
+        **{k: -bill[k] for k in _COST_KEYS},
+    )
+    return credit
+
+
+def cdr(bill: dict[str, Any], info: StationInfo, policy: Policy) -> dict[str, Any]:
+    """An OCPI 2.2.1 CDR object for a bill record (from the record alone: any session, any time)."""
+    from streams.tariffs import parse_charging_periods
+
+    periods = parse_charging_periods(json.loads(bill["charging_periods"] or "[]"))
+    tariff = policy.tariffs.get(bill.get("tariff_id") or "")
+    end = bill["unplugged_at"] or bill["emitted_at"]
+    raw_tariff = policy_tariff_json(policy, tariff.id) if tariff else {}
+    doc: dict[str, Any] = {
+        "country_code": raw_tariff.get("country_code"),
+        "party_id": raw_tariff.get("party_id"),
+        "id": bill["session_id"],
+        "start_date_time": _iso(bill["plugged_in_at"]),
+        "end_date_time": _iso(end),
+        "session_id": bill["session_id"],
+        "cdr_token": {
+            "uid": bill.get("id_token_hash") or "unknown",
+            "type": "RFID",
+            "contract_id": bill.get("id_token_hash") or "unknown",
+        },
+        "auth_method": "AUTH_REQUEST",
+        "cdr_location": {
+            "id": info.site_id or bill["station_id"],
+            "coordinates": {"latitude": str(info.latitude), "longitude": str(info.longitude)}
+            if info.latitude is not None and info.longitude is not None
+            else None,
+            "evse_uid": f"{bill['station_id']}*{bill['connector_id']}",
+            "connector_id": str(bill["connector_id"]),
+        },
+        "currency": bill["currency"],
+        "tariffs": [raw_tariff] if tariff else [],
+        "charging_periods": [
+            {
+                "start_date_time": p.start_date_time.isoformat().replace("+00:00", "Z"),
+                "dimensions": [{"type": d.type.value, "volume": float(d.volume)} for d in p.dimensions],
+                **({"tariff_id": tariff.id} if tariff else {}),
+            }
+            for p in periods
+        ],
+        "total_energy": bill["energy_wh"] / 1000,
+        "total_time": bill["charging_minutes"] / 60 + bill["idle_minutes"] / 60,
+        "last_updated": _iso(bill["emitted_at"]),
+    }
+    if tariff is not None and periods and "not_billable" not in bill.get("quality_flags", []):
+        result = price_session(tariff, periods, datetime.fromtimestamp(end / 1000, UTC), info.time_zone)
+        totals = cdr_totals(result)
+        for key, value in totals.items():
+            doc[key] = (
+                {k: float(v) for k, v in value.items()} if isinstance(value, dict) else float(value)  # type: ignore[arg-type]
+            )
+    else:
+        zero = {"excl_vat": 0.0, "incl_vat": 0.0}
+        doc.update(total_cost=zero, total_energy_cost=zero, total_time_cost=zero, total_parking_cost=zero)
+    return doc
+
+
+def policy_tariff_json(policy: Policy, tariff_id: str) -> dict[str, Any]:
+    raw = policy.tariff_json.get(tariff_id)
+    return dict(raw) if raw is not None else {"id": tariff_id}

@@ -1,0 +1,69 @@
+"""What the session engine is told rather than what it infers: timings, tariffs, idle thresholds.
+
+Pure data; the worker builds it from the network file (`policy_from_network`), tests build it
+directly. Defaults are what an operator would start with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from streams.tariffs import Tariff, parse_tariff
+
+if TYPE_CHECKING:
+    from chargestream.network import NetworkConfig
+
+MINUTE_MS: Final = 60_000
+HOUR_MS: Final = 60 * MINUTE_MS
+
+
+@dataclass(frozen=True)
+class Policy:
+    allowed_lateness_ms: int = 2 * MINUTE_MS
+    """Events up to this much older than the newest of their station are put in order."""
+    missing_stop_after_ms: int = 24 * HOUR_MS
+    """An open session with no event for this long (station event time) is closed as estimated."""
+    unplug_grace_ms: int = 10 * MINUTE_MS
+    """After a stop that says the EV left, the connector's Available is awaited this long."""
+    no_energy_idle_after_ms: int = 10 * MINUTE_MS
+    """Charging status but no register rise for this long: the car is idle since the last rise."""
+    min_billable_ms: int = 2 * MINUTE_MS
+    min_billable_wh: int = 500
+    """Shorter or smaller sessions are recorded but not billed (DOMAIN.md pitfall 13)."""
+    dedupe_horizon_ms: int = 48 * HOUR_MS
+    """Event ids are remembered this long (station event time) to drop re-sent events."""
+    closed_kept_ms: int = 7 * 24 * HOUR_MS
+    """Closed sessions are kept this long so late events can correct their bills."""
+    tariffs: Mapping[str, Tariff] = field(default_factory=dict)
+    tariff_json: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The OCPI objects as configured, for CDR export."""
+    station_tariff: Mapping[str, str] = field(default_factory=dict)
+    site_tariff: Mapping[str, str] = field(default_factory=dict)
+    default_tariff_id: str | None = None
+    site_idle_minutes: Mapping[str, float] = field(default_factory=dict)
+    site_time_zone: Mapping[str, str] = field(default_factory=dict)
+
+    def tariff_id_for(self, station_id: str, site_id: str | None) -> str | None:
+        return (
+            self.station_tariff.get(station_id)
+            or (self.site_tariff.get(site_id) if site_id else None)
+            or self.default_tariff_id
+        )
+
+
+def policy_from_network(cfg: NetworkConfig, **overrides: int) -> Policy:
+    """The policy of a network file: its tariffs parsed, per-station and per-site choices."""
+    return Policy(
+        tariffs={tid: parse_tariff(raw) for tid, raw in cfg.tariffs.items()},
+        tariff_json=dict(cfg.tariffs),
+        station_tariff={sid: st.tariff_id for sid, st in cfg.stations.items() if st.tariff_id},
+        site_tariff={sid: s.tariff_id for sid, s in cfg.sites.items() if s.tariff_id},
+        default_tariff_id=cfg.default_tariff_id,
+        site_idle_minutes={
+            sid: s.idle_escalation_minutes for sid, s in cfg.sites.items() if s.idle_escalation_minutes
+        },
+        site_time_zone={sid: s.time_zone for sid, s in cfg.sites.items()},
+        **overrides,
+    )

@@ -1,0 +1,281 @@
+"""One test per field pitfall of DOMAIN.md: billed energy exact, and the repair flagged."""
+
+from __future__ import annotations
+
+from schemas.events import ChargerEvent, MeterValues, StatusChange, TransactionEvent
+from streams.policy import HOUR_MS, Policy
+from tests.unit.session_harness import MIN, T0, Station, run, wh
+
+
+def _charge(
+    s: Station, tx: str, start: float, start_wh: float, rises: list[int], *, connector: int = 1
+) -> list[ChargerEvent]:
+    """Preparing, Started, Charging and one meter value per 5 minutes with the given cumulative rises."""
+    evs = [
+        s.ev(start, StatusChange("Preparing"), connector),
+        s.ev(start + 0.5, TransactionEvent("Started", tx, meter_wh=start_wh), connector),
+        s.ev(start + 0.5, StatusChange("Charging"), connector),
+    ]
+    for k, rise in enumerate(rises, 1):
+        evs.append(
+            s.ev(start + 0.5 + 5 * k, MeterValues((wh(start + 0.5 + 5 * k, start_wh + rise),), tx), connector)
+        )
+    return evs
+
+
+def _finish(
+    s: Station, tx: str, at: float, stop_wh: float | None, *, connector: int = 1, **kw: object
+) -> list[ChargerEvent]:
+    return [
+        s.ev(at, TransactionEvent("Ended", tx, meter_wh=stop_wh, **kw), connector),  # type: ignore[arg-type]
+        s.ev(at + 0.5, StatusChange("Available"), connector),
+    ]
+
+
+def test_1_duplicate_start_after_a_lost_response_is_one_session() -> None:
+    s = Station()
+    evs = _charge(s, "tx", 0, 1_000, [3_000, 6_000])
+    evs.insert(2, s.ev(0.6, TransactionEvent("Started", "tx", meter_wh=1_000)))  # re-sent, new message
+    result = run(evs + _finish(s, "tx", 20, 7_000))
+    assert len(result.bills) == 1
+    assert result.bill["energy_wh"] == 6_000 and "duplicate_start" in result.bill["quality_flags"]
+
+
+def test_1b_the_same_event_delivered_twice_counts_once() -> None:
+    s = Station()
+    evs = _charge(s, "tx", 0, 1_000, [3_000, 6_000]) + _finish(s, "tx", 20, 7_000)
+    assert run(evs + evs).bill["energy_wh"] == 6_000  # a replayed batch: ids already seen
+
+
+def test_2a_stop_missing_then_status_available_closes_from_the_last_register() -> None:
+    s = Station()
+    evs = [*_charge(s, "tx", 0, 1000, [3000, 6000]), s.ev(30, StatusChange("Available"))]
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 6_000 and bill["unplugged_at"] == T0 + 30 * MIN
+    assert "stop_not_seen" in bill["quality_flags"]
+
+
+def test_2b_stop_missing_and_the_next_session_starts_closes_the_first_as_estimated() -> None:
+    s = Station()
+    evs = _charge(s, "tx1", 0, 1_000, [3_000, 6_000]) + _charge(s, "tx2", 60, 7_000, [2_000])
+    result = run(evs + _finish(s, "tx2", 70, 9_000))
+    first, second = sorted(result.current_bills(), key=lambda r: r["plugged_in_at"])
+    assert (first["energy_wh"], second["energy_wh"]) == (6_000, 2_000)
+    assert first["unplugged_at"] == T0 + 10.5 * MIN  # the last evidence of the first session
+    assert "unplug_estimated" in first["quality_flags"] or "stop_estimated" in first["quality_flags"]
+
+
+def test_2c_a_silent_session_is_closed_as_estimated_after_the_timeout() -> None:
+    s = Station()
+    evs = [*_charge(s, "tx", 0, 1_000, [3_000]), s.ev(30 * 60, StatusChange("Available"), 2)]
+    bill = run(evs, Policy(missing_stop_after_ms=24 * HOUR_MS)).bill
+    assert bill["energy_wh"] == 3_000 and bill["unplugged_at"] == T0 + 5.5 * MIN
+    assert "stop_estimated" in bill["quality_flags"]
+
+
+def test_3_offline_batch_hours_late_in_order_bills_once_and_alerts_once() -> None:
+    s = Station()
+    late = 5 * 60  # received five hours after the station time
+    evs = [
+        s.ev(0, StatusChange("Preparing")),
+        s.ev(1, TransactionEvent("Started", "tx", meter_wh=100, offline=True), received_delay_min=late),
+        s.ev(61, MeterValues((wh(61, 11_100),), "tx"), received_delay_min=late),
+        s.ev(62, StatusChange("SuspendedEV"), received_delay_min=late),
+        s.ev(
+            200,
+            TransactionEvent("Ended", "tx", meter_wh=11_100, offline=True, stopped_reason="EVDisconnected"),
+            received_delay_min=late - 100,
+        ),
+        s.ev(201, StatusChange("Available")),
+    ]
+    result = run(evs + evs)  # and the whole batch again, as a reconnecting station may
+    assert len(result.bills) == 1 and result.bill["energy_wh"] == 11_000
+    assert "offline_batch" in result.bill["quality_flags"]
+    assert [a["status"] for a in result.alerts] == ["opened", "escalated", "resolved"]
+
+
+def test_4_updated_after_ended_does_not_reopen_and_ended_is_never_dropped() -> None:
+    s = Station(source="ocpp2.0.1")
+    evs = [
+        s.ev(0, TransactionEvent("Started", "t", seq_no=0, charging_state="Charging", samples=(wh(0, 0),))),
+        s.ev(30, TransactionEvent("Updated", "t", seq_no=1, samples=(wh(30, 5_000),))),
+        s.ev(
+            60,
+            TransactionEvent(
+                "Ended",
+                "t",
+                seq_no=2,
+                samples=(wh(60, 9_000),),
+                stopped_reason="EVDisconnected",
+                trigger_reason="EVDeparted",
+            ),
+        ),
+        s.ev(65, TransactionEvent("Updated", "t", seq_no=3, samples=(wh(65, 9_500),))),  # after the end
+        s.ev(75, TransactionEvent("Updated", "t", seq_no=4, samples=(wh(75, 9_900),))),  # and after the close
+        s.ev(80, StatusChange("Available")),
+    ]
+    result = run(evs)
+    assert len(result.current_bills()) == 1
+    bill = result.bill
+    assert bill["energy_wh"] == 9_000 and "updated_after_ended" in bill["quality_flags"]
+    assert bill["unplugged_at"] == T0 + 60 * MIN  # Available after the grace: the stop's time
+
+
+def test_5a_lifetime_meter_start_with_session_relative_samples() -> None:
+    s = Station()
+    evs = [
+        s.ev(0, StatusChange("Preparing")),
+        s.ev(1, TransactionEvent("Started", "tx", meter_wh=2_500_000)),
+        s.ev(1, StatusChange("Charging")),
+        s.ev(11, MeterValues((wh(11, 1_200),), "tx")),
+        s.ev(21, MeterValues((wh(21, 2_400),), "tx")),
+        *_finish(s, "tx", 30, 2_503_100),
+    ]
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 3_100 and "session_relative_register" in bill["quality_flags"]
+
+
+def test_5b_meter_start_zero_lifetime_samples_and_a_relative_stop() -> None:
+    s = Station()
+    evs = [
+        s.ev(0, StatusChange("Preparing")),
+        s.ev(1, TransactionEvent("Started", "tx", meter_wh=0)),
+        s.ev(1, StatusChange("Charging")),
+        s.ev(11, MeterValues((wh(11, 8_001_200),), "tx")),
+        s.ev(21, MeterValues((wh(21, 8_002_400),), "tx")),
+        *_finish(s, "tx", 30, 3_100),
+    ]
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 3_100 and "energy_from_meter_stop" in bill["quality_flags"]
+
+
+def test_6_register_reset_mid_session_sums_the_segments() -> None:
+    s = Station()
+    # 1000 → 4000 (+3000), reset, 0 → 500 → 2500 (+2500): 5500 Wh
+    evs = [
+        *_charge(s, "tx", 0, 1_000, [1_000, 3_000]),
+        s.ev(16, MeterValues((wh(16, 500),), "tx")),
+        s.ev(21, MeterValues((wh(21, 2_500),), "tx")),
+        *_finish(s, "tx", 25, 2_500),
+    ]
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 5_500 and "meter_reset" in bill["quality_flags"]
+
+
+def test_6b_meter_swap_to_an_unreachable_value_resumes_from_it() -> None:
+    s = Station()
+    evs = [
+        *_charge(s, "tx", 0, 9_000_000, [1_000]),
+        s.ev(11, MeterValues((wh(11, 5_000_000),), "tx")),  # a new meter far below: not a reset to 0
+        s.ev(16, MeterValues((wh(16, 5_002_000),), "tx")),
+        *_finish(s, "tx", 20, 5_002_000),
+    ]
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 3_000 and "meter_swap" in bill["quality_flags"]
+
+
+def test_7_meter_stop_below_the_last_meter_value_is_ignored() -> None:
+    s = Station()
+    evs = _charge(s, "tx", 0, 1_000, [3_000, 6_000]) + _finish(s, "tx", 20, 6_500)
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 6_000 and "meter_stop_below_last" in bill["quality_flags"]
+
+
+def test_8_kwh_values_are_converted_exactly() -> None:
+    s = Station()
+    evs = [
+        s.ev(0, StatusChange("Preparing")),
+        s.ev(1, TransactionEvent("Started", "tx", meter_wh=1_234_567)),
+        s.ev(1, StatusChange("Charging")),
+        s.ev(11, MeterValues((wh(11, 1_236.789, unit="kWh"),), "tx")),
+        *_finish(s, "tx", 20, 1_237_000),
+    ]
+    assert run(evs).bill["energy_wh"] == 2_433
+
+
+def test_9_phase_values_next_to_a_total_never_add_and_phases_alone_are_summed() -> None:
+    s = Station()
+    evs = [
+        *_charge(s, "tx", 0, 30_000, []),
+        s.ev(6, MeterValues((wh(6, 31_000), wh(6, 40_000, phase="L1"), wh(6, 40_000, phase="L2")), "tx")),
+        s.ev(
+            11,
+            MeterValues(
+                (wh(11, 11_000, phase="L1"), wh(11, 11_000, phase="L2"), wh(11, 11_000, phase="L3")), "tx"
+            ),
+        ),
+        *_finish(s, "tx", 15, 33_000),
+    ]
+    assert run(evs).bill["energy_wh"] == 3_000
+
+
+def test_10_repeated_samples_in_the_stop_transaction_data_count_once() -> None:
+    s = Station()
+    evs = _charge(s, "tx", 0, 1_000, [2_000, 4_000])
+    repeated = (wh(5.5, 3_000, context="Sample.Periodic"), wh(10.5, 5_000), wh(10.5, 5_000))
+    evs += _finish(s, "tx", 12, 5_000, samples=repeated)
+    assert run(evs).bill["energy_wh"] == 4_000
+
+
+def test_11_clock_faults_use_the_receive_time_and_are_flagged() -> None:
+    s = Station()
+    evs = _charge(s, "tx", 0, 1_000, [2_000])
+    evs.append(s.ev(8, MeterValues((wh(8, 3_500),), "tx"), station_time=0))  # 1970: RTC unset
+    future = T0 + 400 * 24 * 60 * MIN
+    evs.append(s.ev(9, MeterValues((wh(9, 4_000),), "tx"), station_time=future))  # a year ahead
+    evs += _finish(s, "tx", 12, 4_000)
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 3_000
+    assert {"clock_unset", "clock_ahead"} <= set(bill["quality_flags"])
+    assert bill["unplugged_at"] == T0 + 12.5 * MIN  # one bad clock does not move the session
+
+
+def test_12_status_skip_and_faulted_returning_to_charging() -> None:
+    s = Station()
+    evs = [
+        *_charge(s, "tx", 0, 1_000, [2_000]),
+        s.ev(6, StatusChange("Faulted")),
+        s.ev(7, StatusChange("Charging")),
+        s.ev(10.5, MeterValues((wh(10.5, 4_000),), "tx")),
+        s.ev(20, StatusChange("Available")),  # Charging → Available: no Finishing, no stop
+    ]
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 3_000 and bill["charging_ended_at"] == T0 + 10.5 * MIN
+    assert {"fault_during_session", "stop_not_seen"} <= set(bill["quality_flags"])
+
+
+def test_13_zero_energy_and_short_sessions_are_recorded_but_not_billed() -> None:
+    from tests.unit.test_sessions import _policy
+
+    s = Station()
+    zero = _charge(s, "tx1", 0, 1_000, [0]) + _finish(s, "tx1", 10, 1_000)
+    short = _charge(s, "tx2", 30, 1_000, []) + _finish(s, "tx2", 31, 1_300)
+    bills = sorted(run(zero + short, _policy()).current_bills(), key=lambda r: r["plugged_in_at"])
+    assert [b["energy_wh"] for b in bills] == [0, 300]
+    assert "zero_energy" in bills[0]["quality_flags"] and "short_session" in bills[1]["quality_flags"]
+    assert all(b["cost_total"] == 0 and "not_billable" in b["quality_flags"] for b in bills)
+
+
+def test_14_a_late_stop_after_the_bill_gives_a_credit_and_a_new_bill() -> None:
+    s = Station()
+    evs = [*_charge(s, "tx", 0, 1000, [2000]), s.ev(20, StatusChange("Available"))]
+    evs += [s.ev(30, StatusChange("Preparing"), 2)]  # time moves on (another connector)
+    # the real stop arrives late (offline queue): the last 1.5 kWh were never in a meter value
+    evs.append(
+        s.ev(
+            15, TransactionEvent("Ended", "tx", meter_wh=4_500, stopped_reason="Local"), received_delay_min=60
+        )
+    )
+    result = run(evs)
+    kinds = [
+        (r["record_type"], r["energy_wh"])
+        for r in result.sessions
+        if r["record_type"] != "update" and r["connector_id"] == 1
+    ]
+    assert kinds == [("bill", 2_000), ("credit", -2_000), ("bill", 3_500)]
+    credit = next(r for r in result.sessions if r["record_type"] == "credit")
+    first_bill = result.bills[0]
+    assert credit["corrects_version"] == first_bill["version"]
+    final = max((r for r in result.bills if r["connector_id"] == 1), key=lambda r: r["version"])
+    assert final["version"] > credit["version"] and "corrected" in final["quality_flags"]
+    assert final["stop_reason"] == "Local" and "stop_not_seen" not in final["quality_flags"]
