@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     allowed_lateness_s: float = Field(
         120.0, description="events up to this much older than their station's newest are put in order"
     )
+    station_flush_s: float = Field(
+        10.0, description="a station silent this long (wall clock) has its buffered events released"
+    )
     network_file: Path | None = Field(
         None,
         description="stations file: sites, stations (password hashes), tariffs; default: the demo network",

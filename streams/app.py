@@ -22,11 +22,11 @@ from chargestream.network import load_network
 from chargestream.settings import Settings
 from chargestream.topics import ALERTS_IDLE, CHARGER_EVENTS, SESSIONS, dlq
 from schemas.codec import DecodeError, make_codec
-from schemas.events import ChargerEvent, from_record
+from schemas.events import ChargerEvent, Heartbeat, from_record, to_record
 from streams.batch import process_batch
 from streams.policy import policy_from_network
 from streams.state_codec import dump_state, load_state
-from streams.station import StationState
+from streams.station import FLUSH_SOURCE, StationState
 
 log = logging.getLogger("chargestream.worker")
 settings = Settings()
@@ -36,6 +36,10 @@ policy = policy_from_network(
 )
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.05
+FLUSH_CHECK_S = 1.0
+# station -> (monotonic time of its last event, its partition, its watermark), while it has
+# buffered events; in memory only: after a restart the next event or heartbeat re-arms it.
+waiting: dict[str, tuple[float, int, int]] = {}
 
 app = faust.App(
     settings.worker_id,
@@ -61,8 +65,8 @@ stations = app.Table(
     "stations",
     default=None,
     partitions=settings.topic_partitions,
-    key_serializer="raw",
-    value_serializer="raw",
+    key_type=bytes,
+    value_type=bytes,
 )
 
 
@@ -98,15 +102,46 @@ async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         decoded, last_of = await _decode(list(batch))
         saved: dict[str, StationState] = {}
         out = process_batch(decoded, _load, saved.__setitem__, policy)
+        now = time.monotonic()
+        previous = stream.current_event  # take_events' background filler reads it: put it back
         for station_id, state in saved.items():
             stream._set_current_event(last_of[station_id])  # changelog partition = the station's
             stations[station_id.encode()] = dump_state(state)
-        stream._set_current_event(None)
+            if state.buffer:
+                waiting[station_id] = (now, last_of[station_id].message.partition, state.watermark)
+            else:
+                waiting.pop(station_id, None)
+        stream._set_current_event(previous)
         for rec in out.sessions:
             await sessions_topic.send(key=rec["session_id"].encode(), value=codec.encode(SESSIONS, rec))
         for alert in out.alerts:
             await idle_alerts_topic.send(key=alert["station_id"].encode(), value=_json(alert))
         yield None
+
+
+@app.timer(interval=FLUSH_CHECK_S)  # type: ignore[untyped-decorator]
+async def flush_silent_stations() -> None:
+    """A station that fell silent with events still in its reorder buffer gets a flush marker in
+    its own partition, so its last session closes without waiting for its next heartbeat."""
+    now = time.monotonic()
+    for station_id, (seen, partition, watermark) in list(waiting.items()):
+        if now - seen < settings.station_flush_s:
+            continue
+        del waiting[station_id]
+        marker = ChargerEvent(
+            event_id=f"flush-{station_id}-{watermark}",
+            station_id=station_id,
+            connector_id=0,
+            station_time=watermark,
+            received_at=watermark,
+            source=FLUSH_SOURCE,
+            payload=Heartbeat(),
+        )
+        await events_topic.send(
+            key=station_id.encode(),
+            value=codec.encode(CHARGER_EVENTS, to_record(marker)),
+            partition=partition,
+        )
 
 
 def _json(alert: dict[str, Any]) -> bytes:

@@ -35,6 +35,10 @@ from streams.sessions import (
     on_transaction,
 )
 
+FLUSH_SOURCE: Final = "worker-flush"
+"""A Heartbeat from this source (written to the log by the worker when a station with buffered
+events has been silent for a while) releases the buffer up to the watermark. Being in the log, it
+replays exactly like the events around it."""
 SEEN_IDS_KEPT: Final = 256  # recent event ids; content-level idempotence covers older re-sends
 _STATUS_RANK: Final = {"Preparing": 1, "Occupied": 1, "Charging": 3, "SuspendedEV": 3, "SuspendedEVSE": 3}
 
@@ -94,6 +98,9 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Ctx:
     if len(state.seen) > SEEN_IDS_KEPT:
         del state.seen[next(iter(state.seen))]
     at, clock_flag = effective_time(ev.station_time, ev.received_at)
+    if ev.source == FLUSH_SOURCE:
+        _release(state, ctx, state.watermark)  # the station fell silent: nothing more to wait for
+        return ctx
     if isinstance(ev.payload, Heartbeat):
         state.watermark = max(state.watermark, at)
     elif at < state.frontier:
