@@ -151,7 +151,7 @@ def load_network(path: Path | None) -> NetworkConfig:
     except FileNotFoundError as exc:
         raise SetupError(f"network file {path} not found (set CHARGESTREAM_NETWORK_FILE)") from exc
     except yaml.YAMLError as exc:
-        raise SetupError(f"network file {path} is not valid YAML: {exc}") from exc
+        raise SetupError(f"network file {path} is not valid YAML: {' '.join(str(exc).split())}") from exc
     try:
         cfg = NetworkConfig.model_validate(raw)
         cfg.check()

@@ -5,31 +5,59 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
+from chargestream.errors import SetupError
+from chargestream.network import load_network
 from chargestream.settings import Settings
 from producers.async_publisher import AsyncPublisher
 from producers.gateway.context import GatewayContext
 from producers.gateway.server import serve
+from producers.gateway.tls import server_ssl_context
 from schemas.codec import make_codec
 
 log = logging.getLogger("chargestream.gateway")
 
 
 async def main(settings: Settings) -> None:
+    network = load_network(settings.network_path)
+    ssl_context = server_ssl_context(settings.gateway_tls_cert, settings.gateway_tls_key)
     publisher = AsyncPublisher(settings.bootstrap)
-    ctx = GatewayContext(publisher, make_codec(settings.schema_registry_url), settings.id_token_key.encode())
-    runner = await serve(ctx, settings.gateway_host, settings.gateway_port)
-    log.info("OCPP gateway on ws://%s:%d/ocpp/{station_id}", settings.gateway_host, settings.gateway_port)
+    ctx = GatewayContext(
+        publisher, make_codec(settings.schema_registry_url), settings.id_token_key.encode(), network
+    )
+    runner = await serve(
+        ctx,
+        settings.gateway_host,
+        settings.gateway_port,
+        ssl_context=ssl_context,
+        ping_seconds=settings.gateway_ping_seconds,
+    )
+    scheme = "wss" if ssl_context else "ws"
+    log.info(
+        "OCPP gateway on %s://%s:%d/ocpp/{station_id} (%d stations in %s), POST /feedback",
+        scheme,
+        settings.gateway_host,
+        settings.gateway_port,
+        len(network.stations),
+        settings.network_path,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()  # closes the WebSockets; chargers reconnect to another instance
+    await runner.cleanup()  # closes the WebSockets (ConnectionChange published); chargers reconnect elsewhere
     publisher.close()
     log.info("gateway stopped: %d events published, %d dead letters", ctx.published, ctx.dead_letters)
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    asyncio.run(main(Settings()))
+    # ocpp logs every frame at INFO, raw idTokens included: keep its warnings and errors only.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    try:
+        asyncio.run(main(Settings()))
+    except SetupError as exc:
+        log.error("%s", exc)
+        sys.exit(2)

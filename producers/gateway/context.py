@@ -1,4 +1,4 @@
-"""What every station connection shares: the Kafka publisher, the codec, id hashing, the DLQ."""
+"""What every station connection shares: the Kafka publisher, the codec, id hashing, the DLQ, the network."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import hashlib
 import hmac
 import logging
 import time
-import zlib
+from collections import OrderedDict
+from typing import Protocol
 
 from chargestream.dlq import dlq_headers
+from chargestream.network import NetworkConfig
 from chargestream.topics import CHARGER_EVENTS, dlq
-from producers.async_publisher import AsyncPublisher
 from producers.gateway.normalize import event_id
 from schemas.codec import Codec
 from schemas.events import ChargerEvent, Payload, to_record
@@ -18,16 +19,58 @@ from schemas.events import ChargerEvent, Payload, to_record
 log = logging.getLogger("chargestream.gateway")
 
 
+class Publisher(Protocol):
+    """Returns once the record is durable in Kafka (producers.async_publisher.AsyncPublisher)."""
+
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> None: ...
+
+
+class RecentMap:
+    """A bounded map, oldest entries dropped first: which EVSE/connector a recent transaction is on.
+
+    Kept per gateway (not per connection) so a station that reconnects mid-transaction still gets its
+    Updated/Ended attributed; bounded because transactions never announce that they are forgotten."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._items: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._capacity = capacity
+
+    def put(self, station_id: str, transaction_id: str, value: int) -> None:
+        key = (station_id, transaction_id)
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+    def get(self, station_id: str, transaction_id: str) -> int | None:
+        return self._items.get((station_id, transaction_id))
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class GatewayContext:
-    def __init__(self, publisher: AsyncPublisher, codec: Codec, id_token_key: bytes) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        codec: Codec,
+        id_token_key: bytes,
+        network: NetworkConfig | None = None,
+    ) -> None:
         self.publisher = publisher
         self.codec = codec
         self._id_token_key = id_token_key
+        # No network file means no station is known and dev mode is off: nobody gets in.
+        self.network = network if network is not None else NetworkConfig()
+        self.transactions = RecentMap()
         self.published = 0
         self.dead_letters = 0
 
     def hash_id_token(self, token: str | None) -> str | None:
-        """Raw idTags never leave the gateway: a keyed HMAC stands in for them."""
+        """Raw idTags (and driver references) never leave the gateway: a keyed HMAC stands in for them."""
         if not token:
             return None
         return hmac.new(self._id_token_key, token.encode(), hashlib.sha256).hexdigest()[:32]
@@ -37,17 +80,24 @@ class GatewayContext:
         station_id: str,
         connector_id: int,
         station_time: int,
-        message_id: str,
+        message_id: str | None,
         payload: Payload,
         source: str,
         evse_id: int | None = None,
+        *,
+        event_key: str | None = None,
+        received_at: int | None = None,
     ) -> ChargerEvent:
+        """Publish one canonical event and return once Kafka has it. `event_key` (default: the message
+        id) makes the event id; `received_at` (default: now) is when the frame reached the gateway."""
+        key = event_key or message_id
+        assert key is not None, "an event needs a message id or an event key"
         ev = ChargerEvent(
-            event_id(station_id, message_id),
+            event_id(station_id, key),
             station_id,
             connector_id,
             station_time,
-            int(time.time() * 1000),
+            received_at if received_at is not None else now_ms(),
             source,
             payload,
             evse_id=evse_id,
@@ -69,15 +119,3 @@ class GatewayContext:
             headers=dlq_headers(reason, "ocpp-gateway", -1, -1, "gateway"),
         )
         self.dead_letters += 1
-
-
-def transaction_id_16(station_id: str, connector_id: int, timestamp: str, meter_start: int) -> int:
-    """A stable OCPP 1.6 transactionId (int32 > 0): a re-sent StartTransaction gets the same id,
-    and every gateway instance computes the same one without coordination. The low 8 bits carry
-    the connector, so a StopTransaction (which names no connector) can be attributed after a restart."""
-    h = zlib.crc32(f"{station_id}|{connector_id}|{timestamp}|{meter_start}".encode()) & 0x7FFFFF
-    return ((h or 1) << 8) | (connector_id & 0xFF)
-
-
-def connector_of_transaction_16(transaction_id: int) -> int:
-    return transaction_id & 0xFF

@@ -15,17 +15,20 @@ from ocpp.v16 import ChargePoint as ClientChargePoint
 from ocpp.v16 import call
 
 from chargestream.kafka_local import free_port
+from chargestream.network import NetworkConfig, SiteConfig, StationConfig
 from chargestream.topics import CHARGER_EVENTS, dlq
 from producers.async_publisher import AsyncPublisher
 from producers.gateway.context import GatewayContext
 from producers.gateway.server import serve
+from producers.gateway.txid16 import connector_of_transaction_16
 from schemas.codec import EmbeddedCodec
-from schemas.events import ChargerEvent, from_record
+from schemas.events import ChargerEvent, ConnectionChange, StationBoot, from_record
 
 T0 = "2026-11-24T10:00:00Z"
 
 
-def _consume(bootstrap: str, topic: str, key: bytes, n: int, timeout: float = 30.0) -> list[Any]:
+def consume(bootstrap: str, topic: str, key: bytes, n: int, timeout: float = 30.0) -> list[Any]:
+    """The first `n` records with `key` on `topic` (the broker is shared: other keys are skipped)."""
     c = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -124,15 +127,21 @@ def test_ocpp16_session_bad_frames_and_refusals(kafka_topics: str, unique: str) 
 
     async def scenario() -> tuple[dict[str, Any], list[Any], str]:
         publisher = AsyncPublisher(kafka_topics)
-        ctx = GatewayContext(publisher, EmbeddedCodec(), b"test-key")
+        network = NetworkConfig(
+            dev_mode=True,
+            sites={"depot": SiteConfig(time_zone="Europe/Berlin", latitude=52.5, longitude=13.4)},
+            stations={station: StationConfig(site_id="depot", max_power_kw=22.0, connectors=2)},
+        )
+        ctx = GatewayContext(publisher, EmbeddedCodec(), b"test-key", network)
         runner = await serve(ctx, "127.0.0.1", port)
         try:
             session = await _session(port, station)
             replies = await _bad_frames(port, station)
             try:
                 async with websockets.connect(
-                    f"ws://127.0.0.1:{port}/ocpp/{station}", subprotocols=["ocpp9.9"]
-                ):  # type: ignore[list-item]
+                    f"ws://127.0.0.1:{port}/ocpp/{station}",
+                    subprotocols=["ocpp9.9"],  # type: ignore[list-item]
+                ):
                     refused = "accepted"
             except websockets.InvalidStatus as exc:
                 refused = str(exc.response.status_code)
@@ -143,14 +152,15 @@ def test_ocpp16_session_bad_frames_and_refusals(kafka_topics: str, unique: str) 
 
     session, replies, refused = asyncio.run(scenario())
     assert session["boot"].status == "Accepted"
-    assert session["tx"] == session["again"] and session["tx"] & 0xFF == 2
+    assert session["tx"] == session["again"] and connector_of_transaction_16(session["tx"]) == 2
 
-    msgs = _consume(kafka_topics, CHARGER_EVENTS, station.encode(), 7)
+    msgs = consume(kafka_topics, CHARGER_EVENTS, station.encode(), 9)
     assert all(b"SECRET-TAG" not in m.value() for m in msgs), "raw idTags must never leave the gateway"
     events: list[ChargerEvent] = [
         from_record(EmbeddedCodec().decode(CHARGER_EVENTS, m.value())) for m in msgs
     ]
     assert [e.kind for e in events] == [
+        "ConnectionChange",
         "StationBoot",
         "StatusChange",
         "TransactionEvent",
@@ -158,7 +168,19 @@ def test_ocpp16_session_bad_frames_and_refusals(kafka_topics: str, unique: str) 
         "MeterValues",
         "TransactionEvent",
         "StatusChange",
+        "ConnectionChange",
     ]
+    assert events[0].payload == ConnectionChange(True) and events[8].payload.connected is False  # type: ignore[union-attr]
+    events = events[1:8]
+    boot = events[0].payload
+    assert isinstance(boot, StationBoot) and (boot.vendor, boot.model) == ("ACME", "Wallbox 22")
+    assert (boot.site_id, boot.time_zone, boot.latitude, boot.max_power_kw, boot.connectors) == (
+        "depot",
+        "Europe/Berlin",
+        52.5,
+        22.0,
+        2,
+    ), "station metadata from the network file"
     assert events[2].event_id != events[3].event_id  # two frames; dedup downstream keys on the transaction
     started, meter, stopped = events[2].payload, events[4].payload, events[5].payload
     assert started.meter_wh == 1_000_000.0 and started.id_token_hash  # type: ignore[union-attr]
@@ -177,7 +199,7 @@ def test_ocpp16_session_bad_frames_and_refusals(kafka_topics: str, unique: str) 
     assert codes[:3] == ["TypeConstraintViolation", "NotSupported", "FormatViolation"], replies
     assert replies[3][0] == 3 and replies[3][1] == "ok-1"  # the connection stayed up
     assert codes[4] == 1009  # oversize frame: closed with "message too big"
-    dead = _consume(kafka_topics, dlq(CHARGER_EVENTS), station.encode(), 4)
+    dead = consume(kafka_topics, dlq(CHARGER_EVENTS), station.encode(), 4)
     reasons = sorted(dict(m.headers())["dlq.reason"].decode() for m in dead)
     assert len(reasons) == 4 and any("12,5" in r for r in reasons) and any("MakeCoffee" in r for r in reasons)
     assert refused == "400"

@@ -1,0 +1,1 @@
+"""Benchmarks with their own harness; results are JSON in bench/results/."""
