@@ -1,8 +1,14 @@
-"""Idempotent, acks=all publishing of canonical events (used by the simulator and the SDK)."""
+"""Idempotent, acks=all publishing of Avro records (used by the simulator, replay and the producer SDK).
+
+Nothing is lost silently: every record's delivery is counted as delivered or failed (with the
+error), `drain` reports the counts, and `flush` raises `DeliveryFailed` unless all were delivered.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -11,9 +17,32 @@ from chargestream.topics import CHARGER_EVENTS
 from schemas.codec import Codec
 from schemas.events import ChargerEvent, to_record
 
+MAX_KEPT_ERRORS = 100  # the count is exact; only the first messages are kept
+
+EventCallback = Callable[[ChargerEvent, str | None], None]  # (event, None or the delivery error)
+RecordCallback = Callable[[dict[str, Any], str | None], None]
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    failed: int = 0
+    pending: int = 0  # not acknowledged (yet): after a flush timeout these count as not delivered
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.pending == 0
+
+    def __str__(self) -> str:
+        text = f"{self.delivered} delivered, {self.failed} failed, {self.pending} unacknowledged"
+        return f"{text}; first error: {self.errors[0]}" if self.errors else text
+
 
 class DeliveryFailed(RuntimeError):
-    pass
+    def __init__(self, message: str, report: DeliveryReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report or DeliveryReport()
 
 
 def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
@@ -28,32 +57,82 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
 
 
 class EventPublisher:
-    """Publishes charger events keyed by station_id, so one station's order is kept."""
+    """Publishes charger events keyed by station_id (so one station's order is kept), and other
+    Avro records (driver feedback) keyed as the caller says."""
 
-    def __init__(self, bootstrap: str, codec: Codec, topic: str = CHARGER_EVENTS) -> None:
-        self._producer = Producer(producer_config(bootstrap))
+    def __init__(
+        self,
+        bootstrap: str,
+        codec: Codec,
+        topic: str = CHARGER_EVENTS,
+        *,
+        on_delivery: EventCallback | None = None,
+        **config: Any,
+    ) -> None:
+        self._producer = Producer(producer_config(bootstrap, **config))
         self._codec = codec
         self._topic = topic
-        self.delivered = 0
-        self.errors: list[str] = []
+        self._on_delivery = on_delivery
+        self._report = DeliveryReport()
 
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
-        if err is not None:
-            self.errors.append(str(err))
-        else:
-            self.delivered += 1
+    @property
+    def codec(self) -> Codec:
+        return self._codec
 
-    def publish(self, ev: ChargerEvent) -> None:
-        value = self._codec.encode(self._topic, to_record(ev))
+    @property
+    def delivered(self) -> int:
+        return self._report.delivered
+
+    @property
+    def errors(self) -> list[str]:
+        return self._report.errors
+
+    def _count(self, err: KafkaError | None) -> str | None:
+        if err is None:
+            self._report.delivered += 1
+            return None
+        self._report.failed += 1
+        if len(self._report.errors) < MAX_KEPT_ERRORS:
+            self._report.errors.append(str(err))
+        return str(err)
+
+    def _produce(
+        self, topic: str, key: bytes, value: bytes, done: Callable[[KafkaError | None], None]
+    ) -> None:
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            done(err)
+
         while True:
             try:
-                self._producer.produce(
-                    self._topic, key=ev.station_id.encode(), value=value, on_delivery=self._on_delivery
-                )
+                self._producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
                 break
             except BufferError:
                 self._producer.poll(0.1)  # back-pressure: wait for deliveries, never drop
         self._producer.poll(0)
+
+    def publish(self, ev: ChargerEvent, on_delivery: EventCallback | None = None) -> None:
+        """Queue one event; raises at once (ValueError & co.) when it does not fit the schema."""
+        value = self._codec.encode(self._topic, to_record(ev))
+        callback = on_delivery or self._on_delivery
+
+        def done(err: KafkaError | None) -> None:
+            error = self._count(err)
+            if callback is not None:
+                callback(ev, error)
+
+        self._produce(self._topic, ev.station_id.encode(), value, done)
+
+    def publish_record(
+        self, topic: str, key: str, record: dict[str, Any], on_delivery: RecordCallback | None = None
+    ) -> None:
+        value = self._codec.encode(topic, record)
+
+        def done(err: KafkaError | None) -> None:
+            error = self._count(err)
+            if on_delivery is not None:
+                on_delivery(record, error)
+
+        self._produce(topic, key.encode(), value, done)
 
     def publish_all(
         self, events: Iterable[ChargerEvent], progress: Callable[[int], None] | None = None
@@ -67,9 +146,41 @@ class EventPublisher:
         self.flush()
         return n
 
+    def poll(self, timeout: float = 0.0) -> None:
+        """Serve delivery callbacks (publishing does it too)."""
+        self._producer.poll(timeout)
+
+    def report(self) -> DeliveryReport:
+        r = self._report
+        return DeliveryReport(r.delivered, r.failed, len(self._producer), list(r.errors))
+
+    def drain(self, timeout: float = 60.0) -> DeliveryReport:
+        """Wait up to `timeout` for every queued record; the counts so far (never raises)."""
+        self._producer.flush(timeout)
+        return self.report()
+
     def flush(self, timeout: float = 60.0) -> None:
-        remaining = self._producer.flush(timeout)
-        if remaining:
-            raise DeliveryFailed(f"{remaining} events not acknowledged by Kafka within {timeout:.0f} s")
-        if self.errors:
-            raise DeliveryFailed(f"{len(self.errors)} events failed delivery, first: {self.errors[0]}")
+        """Like drain, but raises DeliveryFailed unless every record so far was delivered."""
+        report = self.drain(timeout)
+        if report.pending:
+            raise DeliveryFailed(
+                f"{report.pending} records not acknowledged by Kafka within {timeout:.0f} s", report
+            )
+        if report.failed:
+            raise DeliveryFailed(
+                f"{report.failed} records failed delivery, first: {report.errors[0]}", report
+            )
+
+    def close(self, timeout: float = 60.0) -> None:
+        self.flush(timeout)
+
+    def __enter__(self) -> EventPublisher:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.drain()  # deliver what can be, without hiding the original error
