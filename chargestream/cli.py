@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,9 +22,17 @@ from chargestream.errors import SetupError
 from chargestream.query import QueryError, run_query, scalar
 from chargestream.settings import Settings
 
+if TYPE_CHECKING:
+    from producers.replay.runner import ReplayReport
+    from producers.simulator import FleetConfig
+
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, rich_markup_mode="rich")
 kafka_app = typer.Typer(help="The local Apache Kafka broker (jars from Maven Central).", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
+stations_app = typer.Typer(
+    help="The stations file (CHARGESTREAM_NETWORK_FILE): sites, stations, tariffs.", no_args_is_help=True
+)
+app.add_typer(stations_app, name="stations")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -93,49 +101,220 @@ def sql(
 
 @app.command()
 def simulate(
-    stations: Annotated[int, typer.Option(help="stations in the fleet")] = 8,
-    connectors: Annotated[int, typer.Option(help="connectors per station")] = 2,
-    sessions: Annotated[int, typer.Option(help="sessions per connector")] = 4,
+    stations: Annotated[int, typer.Option(min=1, help="stations in the fleet")] = 8,
+    connectors: Annotated[int, typer.Option(min=1, help="connectors per station")] = 2,
+    sessions: Annotated[
+        int, typer.Option(min=0, help="sessions per connector (0: as many as arrive within --hours)")
+    ] = 4,
+    hours: Annotated[
+        float | None, typer.Option(help="arrival horizon in hours (default with --sessions 0: 24)")
+    ] = None,
+    sites: Annotated[int | None, typer.Option(min=1, help="sites (default: one per 4 stations)")] = None,
+    dc_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of DC fast chargers")] = 0.25,
     seed: Annotated[int, typer.Option(help="same seed, same fleet, same events")] = 7,
-    meter_interval: Annotated[int, typer.Option(help="seconds between meter values while charging")] = 60,
+    meter_interval: Annotated[int, typer.Option(min=1, help="seconds between meter values")] = 60,
+    via: Annotated[
+        str, typer.Option(help="kafka (straight onto the topics) | ocpp (clients of the gateway)")
+    ] = "kafka",
+    speed: Annotated[
+        float, typer.Option(min=0.0, help="release events at simulated time / SPEED (0: as fast as possible)")
+    ] = 0.0,
+    ocpp: Annotated[
+        str, typer.Option(help="with --via ocpp: the stations' version, 1.6 | 2.0.1 | mixed")
+    ] = "1.6",
+    pitfalls: Annotated[str, typer.Option(help="pitfall rates: none | moderate | heavy")] = "none",
+    pitfall: Annotated[
+        list[str] | None,
+        typer.Option(help="one pitfall's rate on top, NAME=RATE (repeatable), e.g. missing_stop=0.1"),
+    ] = None,
+    incidents: Annotated[str, typer.Option(help="fault incidents: none | moderate | heavy")] = "none",
+    feedback: Annotated[bool, typer.Option(help="driver feedback reports (driver.feedback)")] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="simulated start, ISO 8601 or 'now' (default: 2026-11-01Z via kafka, now via ocpp)"
+        ),
+    ] = None,
     truth: Annotated[
         Path | None, typer.Option(help="ground-truth JSON lines (default: state/truth/fleet-SEED.jsonl)")
     ] = None,
 ) -> None:
-    """Simulate a fleet of chargers straight into Kafka and write the ground truth."""
-    _simulate(Settings(), stations, connectors, sessions, seed, meter_interval, truth)
+    """Simulate a fleet of chargers (calibrated to public session data; pitfalls, incidents and driver
+    feedback on request) into Kafka or through the OCPP gateway, and write the ground truth."""
+    from producers.simulator import INCIDENT_PRESETS, PRESETS, FeedbackRates, FleetConfig
+    from producers.simulator.pitfalls import parse_rates
+
+    if pitfalls not in PRESETS or incidents not in INCIDENT_PRESETS:
+        raise typer.BadParameter(
+            f"presets are {', '.join(PRESETS)}", param_hint="'--pitfalls' / '--incidents'"
+        )
+    try:
+        rates = parse_rates(pitfall or [], PRESETS[pitfalls])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--pitfall'") from exc
+    cfg = FleetConfig(
+        stations=stations,
+        connectors_per_station=connectors,
+        sessions_per_connector=sessions or None,
+        meter_interval_s=meter_interval,
+        seed=seed,
+        # the gateway stamps receive times with its own clock: OCPP stations start at the real now
+        start_ms=_start_ms(start or ("now" if via == "ocpp" else None)),
+        hours=hours if hours is not None or sessions else 24.0,
+        sites=sites,
+        dc_share=dc_share,
+        pitfalls=rates,
+        incidents=INCIDENT_PRESETS[incidents],
+        feedback=FeedbackRates() if feedback else FeedbackRates.none(),
+    )
+    _simulate(Settings(), cfg, via, speed, truth, ocpp)
+
+
+def _start_ms(start: str | None) -> int:
+    from producers.simulator import BASE_TIME_MS
+
+    if start is None:
+        return BASE_TIME_MS
+    if start == "now":
+        return int(time.time()) * 1000
+    try:
+        from datetime import UTC, datetime
+
+        dt = datetime.fromisoformat(start)
+        return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{start!r} is not ISO 8601 or 'now'", param_hint="'--start'") from exc
 
 
 def _simulate(
     settings: Settings,
-    stations: int,
-    connectors: int,
-    sessions: int,
-    seed: int,
-    meter_interval: int,
-    truth: Path | None,
+    cfg: FleetConfig,
+    via: str = "kafka",
+    speed: float = 0.0,
+    truth: Path | None = None,
+    ocpp_version: str = "1.6",
 ) -> tuple[int, int, Path]:
-    from producers.fleet import FleetConfig, iter_truth_lines, simulate
-    from producers.publisher import EventPublisher
+    from producers.publisher import DeliveryFailed
+    from producers.simulator.runner import OCPP_VERSIONS, VIAS, SimulationRefused, run_simulation
     from schemas.codec import make_codec
 
-    cfg = FleetConfig(stations, connectors, sessions, meter_interval, seed)
-    events, truths = simulate(cfg)
-    truth = truth or settings.state_dir / "truth" / f"fleet-{seed}.jsonl"
-    truth.parent.mkdir(parents=True, exist_ok=True)
-    with truth.open("w") as f:
-        for line in iter_truth_lines(truths):
-            f.write(json.dumps(line) + "\n")
-    publisher = EventPublisher(settings.bootstrap, make_codec(settings.schema_registry_url))
-    t0 = time.monotonic()
-    with console.status(f"publishing {len(events)} events of {len(truths)} sessions") as st:
-        publisher.publish_all(events, progress=lambda n: st.update(f"published {n}/{len(events)} events"))
-    dt = time.monotonic() - t0
+    if via not in VIAS:
+        raise typer.BadParameter(f"one of {', '.join(VIAS)}", param_hint="'--via'")
+    if ocpp_version not in OCPP_VERSIONS:
+        raise typer.BadParameter(f"one of {', '.join(OCPP_VERSIONS)}", param_hint="'--ocpp'")
+    truth = truth or settings.state_dir / "truth" / f"fleet-{cfg.seed}.jsonl"
+    try:
+        with console.status(f"simulating {cfg.stations} stations, sending via {via}") as st:
+            report = run_simulation(
+                cfg,
+                via=via,
+                truth_path=truth,
+                bootstrap=settings.bootstrap,
+                codec=make_codec(settings.schema_registry_url),
+                gateway_url=f"ws://{settings.gateway_host}:{settings.gateway_port}",
+                speed=speed or None,
+                ocpp_version=ocpp_version,
+                progress=st.update,
+            )
+    except DeliveryFailed as exc:
+        raise SetupError(f"Kafka at {settings.bootstrap} did not take the events: {exc}") from exc
+    except SimulationRefused as exc:
+        raise SetupError(str(exc)) from exc
     console.print(
-        f"published {len(events)} events ({len(events) / max(dt, 1e-9):,.0f}/s) for {len(truths)} sessions "
-        f"on {stations}×{connectors} connectors; ground truth in {truth}"
+        f"{'published' if via == 'kafka' else 'sent through OCPP'} {report.events} events "
+        f"({report.per_second:,.0f}/s) for {report.sessions} sessions on "
+        f"{cfg.stations}×{cfg.connectors_per_station} connectors, {report.incidents} incidents, "
+        f"{report.feedback} feedback reports; ground truth in {truth}"
     )
-    return len(events), len(truths), truth
+    for line in report.refused[:10]:
+        err.print(f"[yellow]refused by the gateway:[/] {line}")
+    return report.events, report.sessions, truth
+
+
+@app.command()
+def replay(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="a session export (see shared/datasets/README.md)",
+        ),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="acn | boulder | dundee | paloalto (default: from the file name)"
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="replay only the first N rows of the file")] = None,
+    meter_interval: Annotated[
+        int, typer.Option(min=1, help="seconds between meter values while charging")
+    ] = 900,
+    truth: Annotated[
+        Path | None, typer.Option(help="ground-truth JSON lines (default: state/truth/replay-FORMAT.jsonl)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="parse, generate and report; publish nothing")
+    ] = False,
+) -> None:
+    """Replay a public charging-session dataset as charger events into Kafka, with a defect report."""
+    _replay(Settings(), file, fmt, limit, meter_interval, truth, dry_run)
+
+
+def _replay(
+    settings: Settings,
+    file: Path,
+    fmt: str | None,
+    limit: int | None,
+    meter_interval: int,
+    truth: Path | None,
+    dry_run: bool,
+) -> ReplayReport:
+    from producers.publisher import DeliveryFailed
+    from producers.replay import FORMATS, ReplayFileError, guess_format
+    from producers.replay.report import defects_table, summary_table
+    from producers.replay.runner import run_replay
+
+    if fmt is None:
+        fmt = guess_format(file)
+        if fmt is None:
+            raise typer.BadParameter(
+                f"cannot tell the format from the name {file.name!r}; pass one of {', '.join(FORMATS)}",
+                param_hint="'--format'",
+            )
+        console.print(f"format {fmt} (guessed from the file name; --format to override)")
+    elif fmt not in FORMATS:
+        raise typer.BadParameter(
+            f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", param_hint="'--format'"
+        )
+    truth = truth or settings.state_dir / "truth" / f"replay-{fmt}.jsonl"
+    publisher = None
+    if not dry_run:
+        from chargestream.topics import ensure_topics
+        from producers.publisher import EventPublisher
+        from schemas.codec import make_codec
+
+        ensure_topics(settings.bootstrap, settings.topic_partitions)  # SetupError when Kafka is not up
+        publisher = EventPublisher(settings.bootstrap, make_codec(settings.schema_registry_url))
+    try:
+        report = run_replay(
+            file,
+            fmt,
+            meter_interval_s=meter_interval,
+            limit=limit,
+            truth_path=truth,
+            sink=publisher,
+            console=console,
+        )
+    except ReplayFileError as exc:
+        raise typer.BadParameter(f"{exc} (is --format {fmt} right?)", param_hint="FILE") from exc
+    except DeliveryFailed as exc:
+        raise SetupError(f"Kafka at {settings.bootstrap} did not take the events: {exc}") from exc
+    console.print(summary_table(report))
+    console.print(defects_table(report))
+    return report
 
 
 @app.command()
@@ -147,14 +326,26 @@ def demo(
         bool, typer.Option(help="leave the stack up afterwards for `chargestream sql`")
     ] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for all billing records")] = 180.0,
+    pitfalls: Annotated[
+        str,
+        typer.Option(
+            help="pitfall rates of the fleet: none | moderate | heavy (billing exactness needs none)"
+        ),
+    ] = "none",
 ) -> None:
     """The whole thing once: up, a simulated fleet, wait for billing, print a summary, down."""
+    from producers.simulator import PRESETS, FleetConfig
+
+    if pitfalls not in PRESETS:
+        raise typer.BadParameter(f"one of {', '.join(PRESETS)}", param_hint="'--pitfalls'")
     settings = Settings()
     t0 = time.monotonic()
     stack.up(settings, _say)
     try:
-        _n_events, _n_sessions, truth_path = _simulate(settings, stations, 2, sessions, seed, 60, None)
-        truths = [json.loads(ln) for ln in truth_path.read_text().splitlines()]
+        cfg = FleetConfig(stations, 2, sessions, 60, seed, pitfalls=PRESETS[pitfalls])
+        _n_events, _n_sessions, truth_path = _simulate(settings, cfg)
+        lines = [json.loads(ln) for ln in truth_path.read_text().splitlines()]
+        truths = [t for t in lines if t["kind"] == "session"]
         prefix = f"SIM-{seed}-"
         where = f"station_id LIKE '{prefix}%'"
         deadline = time.monotonic() + timeout
@@ -235,12 +426,55 @@ def settings() -> None:
     console.print(table)
 
 
+@app.command()
+def cdr(
+    session_id: Annotated[str, typer.Argument(help="billing_records.session_id")],
+    out: Annotated[Path | None, typer.Option(help="write the JSON here instead of stdout")] = None,
+) -> None:
+    """Export one billed session as an OCPI 2.2.1 CDR (JSON), priced with its tariff.
+
+    Example: chargestream cdr "$(chargestream sql \\
+      'SELECT session_id FROM chargestream.billing_records LIMIT 1')"
+    """
+    import json
+
+    from chargestream.cdr_export import export_cdr
+
+    text = json.dumps(export_cdr(Settings(), session_id), indent=2)
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text + "\n")
+        console.print(f"CDR of {session_id} written to {out}")
+
+
 @kafka_app.command("fetch")
 def kafka_fetch() -> None:
     """Resolve the broker jars from Maven Central into the state folder (cached; no-op when present)."""
     s = Settings()
     path = kafka_local.fetch_jars(s)
     console.print(f"Kafka {kafka_local.broker_version(s)} jars in {path}")
+
+
+@stations_app.command("hash-password")
+def stations_hash_password() -> None:
+    """Print the password_hash of a station password (prompted, or the first line of stdin).
+
+    Put it under `stations: <id>: password_hash:`; the station connects with HTTP Basic auth,
+    username = its id (OCPP security profile 1, or 2 with TLS).
+    """
+    from chargestream.network import hash_password
+
+    if sys.stdin.isatty():
+        password = typer.prompt("station password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        err.print("[red]empty password[/]")
+        raise typer.Exit(1)
+    if not 16 <= len(password) <= 40:
+        err.print("[yellow]warning:[/] OCPP security profiles expect 16-40 character passwords")
+    print(hash_password(password))
 
 
 def main() -> None:

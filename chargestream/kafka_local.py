@@ -216,7 +216,11 @@ def _format_storage(java: str, classpath: str, props: Path, settings: Settings) 
 
 def _random_cluster_id() -> str:
     # Same form as StorageTool random-uuid: a url-safe base64 UUID without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # One in 64 starts with "-", which StorageTool's argument parser takes for an option: draw again.
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _wait_ready(proc: Managed, offset: int, timeout: float) -> None:

@@ -66,6 +66,7 @@ class Session:
     periods: list[Period] = field(default_factory=list)
     flags: set[str] = field(default_factory=set)
     issued: Issued | None = None
+    correction_due: int | None = None  # a late event changed this billed session: settle then
 
     def __post_init__(self) -> None:
         if not self.periods:

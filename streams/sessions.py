@@ -56,6 +56,7 @@ class Ctx:
     station_id: str
     info: StationInfo
     policy: Policy
+    watermark: int = 0
     sessions_out: list[dict[str, Any]] = field(default_factory=list)
     alerts_out: list[dict[str, Any]] = field(default_factory=list)
 
@@ -150,6 +151,9 @@ def close_session(ctx: Ctx, conn: ConnectorState, unplugged_at: int, *flags: str
 
 def fire_timers(ctx: Ctx, conn: ConnectorState, now: int) -> None:
     """Everything due at or before event time ``now``: idle escalation, a stop that never came."""
+    for closed in conn.closed:
+        if closed.correction_due is not None and closed.correction_due <= now:
+            settle_correction(ctx, closed)
     sess = conn.session
     if sess is None:
         return
@@ -351,19 +355,25 @@ def find_closed(conn: ConnectorState, transaction_id: str | None) -> Session | N
 
 
 def correct(ctx: Ctx, sess: Session, change: Any, at: int) -> None:
-    """Apply a late event to a billed session; if the bill changes: a credit, then a new bill."""
+    """Apply a late event to a billed session. The new bill is settled once the station's events up
+    to the current watermark are in, so a burst of late events yields one correction, not one each."""
     change(sess)
+    if sess.issued is not None and sess.correction_due is None:
+        sess.correction_due = max(ctx.watermark, at)
+
+
+def settle_correction(ctx: Ctx, sess: Session) -> None:
+    """If the bill changed: a credit of the issued one, then the new bill (never an overwrite)."""
+    at, sess.correction_due = sess.correction_due or 0, None
     issued = sess.issued
     if issued is None:
         return
     candidate = session_record(sess, at, ctx.info, ctx.policy, kind="bill")
+    sess.version -= 1  # a candidate only
     if all(candidate[k] == issued.record[k] for k in BILL_DIFF_KEYS):
-        sess.version -= 1  # nothing billable changed: no new version
         return
-    sess.version -= 1
     ctx.sessions_out.append(credit_of(issued.record, sess.version + 1, at))
     sess.version += 1
     sess.flags.add("corrected")
     bill = ctx.emit(sess, at, kind="bill")
-    bill["unplugged_at"] = sess.unplugged_at
     sess.issued = Issued(sess.version, bill)

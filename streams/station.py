@@ -40,19 +40,27 @@ FLUSH_SOURCE: Final = "worker-flush"
 events has been silent for a while) releases the buffer up to the watermark. Being in the log, it
 replays exactly like the events around it."""
 SEEN_IDS_KEPT: Final = 256  # recent event ids; content-level idempotence covers older re-sends
-_STATUS_RANK: Final = {"Preparing": 1, "Occupied": 1, "Charging": 3, "SuspendedEV": 3, "SuspendedEVSE": 3}
+_STATUS_RANK: Final = {
+    "Finishing": 2,
+    "Preparing": 4,
+    "Occupied": 4,
+    "Charging": 6,
+    "SuspendedEV": 6,
+    "SuspendedEVSE": 6,
+}
 
 
 def _rank(ev: ChargerEvent) -> int:
-    """Tie-break for events with the same time: the order a charger sends them in."""
+    """Tie-break for events with the same time: what ends a session before what starts the next
+    (back-to-back sessions share the instant of unplug and plug-in), then what happens within one."""
     p = ev.payload
-    if isinstance(p, StatusChange):
-        return _STATUS_RANK.get(p.status, 6 if p.status == "Finishing" else 7)
-    if isinstance(p, TransactionEvent):
-        return {"Started": 2, "Ended": 5}.get(p.event_type, 4)
     if isinstance(p, StationBoot | ConnectionChange):
         return 0
-    return 4
+    if isinstance(p, TransactionEvent):
+        return {"Ended": 1, "Started": 5}.get(p.event_type, 7)
+    if isinstance(p, StatusChange):
+        return _STATUS_RANK.get(p.status, 3)  # Available, Unavailable, Faulted, Reserved: 3
+    return 7
 
 
 @dataclass(slots=True)
@@ -90,7 +98,7 @@ class StationState:
 
 def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Ctx:
     """Take one event of the station; returns the session records and alerts it released."""
-    ctx = Ctx(state.station_id, state.info, policy)
+    ctx = Ctx(state.station_id, state.info, policy, watermark=state.watermark)
     if ev.event_id in state.seen:
         state.duplicates += 1
         return ctx
@@ -116,13 +124,16 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Ctx:
 def flush(state: StationState, policy: Policy, until: int | None = None) -> Ctx:
     """Release everything buffered and fire timers up to ``until`` (default: the watermark).
     For the end of a finite replay; a live stream advances with events and heartbeats instead."""
-    ctx = Ctx(state.station_id, state.info, policy)
+    ctx = Ctx(state.station_id, state.info, policy, watermark=state.watermark)
     _release(state, ctx, max(state.watermark, until or 0))
     return ctx
 
 
 def _release(state: StationState, ctx: Ctx, frontier: int) -> None:
     if frontier <= state.frontier:
+        if any(c.correction_due is not None for conn in state.connectors.values() for c in conn.closed):
+            for conn in state.connectors.values():
+                fire_timers(ctx, conn, state.frontier)
         return
     while state.buffer and state.buffer[0].at <= frontier:
         _apply(state, ctx, state.buffer.pop(0), late=False)

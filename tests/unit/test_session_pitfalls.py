@@ -279,3 +279,21 @@ def test_14_a_late_stop_after_the_bill_gives_a_credit_and_a_new_bill() -> None:
     final = max((r for r in result.bills if r["connector_id"] == 1), key=lambda r: r["version"])
     assert final["version"] > credit["version"] and "corrected" in final["quality_flags"]
     assert final["stop_reason"] == "Local" and "stop_not_seen" not in final["quality_flags"]
+
+
+def test_14b_a_burst_of_late_values_gives_one_correction_not_one_each() -> None:
+    s = Station()
+    evs = [*_charge(s, "tx", 0, 1_000, [2_000]), s.ev(20, StatusChange("Available"))]
+    evs += [s.ev(30, StatusChange("Preparing"), 2)]
+    # an offline queue delivered after the bill: ten values the gateway never saw live
+    evs += [
+        s.ev(6 + k, MeterValues((wh(6 + k, 3_000 + 100 * k),), "tx"), received_delay_min=60)
+        for k in range(10)
+    ]
+    result = run(evs)
+    kinds = [
+        r["record_type"] for r in result.sessions if r["connector_id"] == 1 and r["record_type"] != "update"
+    ]
+    assert kinds == ["bill", "credit", "bill"]
+    (bill,) = [b for b in result.current_bills() if b["connector_id"] == 1]
+    assert bill["energy_wh"] == 2_900 and "corrected" in bill["quality_flags"]
