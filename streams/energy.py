@@ -69,14 +69,22 @@ class Meter:
         if self.last_mwh is None or self.last_at is None:
             self.last_mwh, self.last_at = mwh, at
             return 0
-        first_sample = self.samples_seen == 1 and self.start_mwh is not None
+        # Nothing has moved the register since meterStart (a Transaction.Begin sample repeats it):
+        # the next value tells which scale the samples are on.
+        first_sample = (
+            self.start_mwh is not None
+            and self.energy_mwh == 0
+            and self.last_mwh == self.start_mwh
+            and not (self.relative_samples or self.start_unknown)
+        )
         reach = reachable_mwh(at - self.last_at, max_power_w)
         if mwh >= self.last_mwh:
             rise = mwh - self.last_mwh
             if first_sample and self.start_mwh == 0 and rise > reach:
                 # meterStart 0 is session-relative, the samples are lifetime: re-base on this sample.
+                # Exact when the sample is from the start itself (a Transaction.Begin reading).
                 self.start_unknown = True
-                self.flags.add("start_register_unknown")
+                self.flags.add("meter_start_zero" if at == self.start_at else "start_register_unknown")
                 self.last_mwh, self.last_at = mwh, at
                 return 0
             return self._rise(at, mwh, rise)

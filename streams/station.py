@@ -109,6 +109,11 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Ctx:
     if ev.source == FLUSH_SOURCE:
         _release(state, ctx, state.watermark)  # the station fell silent: nothing more to wait for
         return ctx
+    if isinstance(ev.payload, ConnectionChange):
+        # The gateway's clock, not the station's: it must not move the station's event time (the
+        # queued events a reconnecting station sends next are older than the reconnect).
+        _apply(state, ctx, Pending(at, 0, ev.event_id, ev, None), late=True)
+        return ctx
     if isinstance(ev.payload, Heartbeat):
         state.watermark = max(state.watermark, at)
     elif at < state.frontier:
