@@ -198,7 +198,9 @@ def event_rows(ev: ChargerEvent) -> Iterator[tuple[str, Row]]:
 
 
 def session_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
-    kind = rec.get("record_type") or ("bill" if rec["is_final"] else "update")  # v1 records: no type
+    # is_final decides what a bill is: v1 records have no type, and a writer that leaves the v2 field
+    # out gets its default "update".
+    kind = "bill" if rec["is_final"] else rec.get("record_type") or "update"
     yield (
         "session_updates",
         (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 
 from chargestream import stack
 from chargestream.query import scalar
@@ -16,13 +17,13 @@ from producers.publisher import EventPublisher
 from schemas.codec import EmbeddedCodec
 
 
-def _wait(pred: object, timeout: float, what: str) -> None:
+def _wait(pred: Callable[[], bool], timeout: float, what: str, detail: Callable[[], str] = str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
+        if pred():
             return
         time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}: {detail()}")
 
 
 def test_worker_killed_mid_stream_bills_every_session_exactly_once(
@@ -39,7 +40,10 @@ def test_worker_killed_mid_stream_bills_every_session_exactly_once(
     try:
         publisher.publish_all(events[:half])
         worker = stack.worker_process(stack_settings)
-        lag = lambda: stack.consumer_lag(stack_settings, stack_settings.worker_id, [CHARGER_EVENTS])  # noqa: E731
+
+        def lag() -> int | None:
+            return stack.consumer_lag(stack_settings, stack_settings.worker_id, [CHARGER_EVENTS])
+
         _wait(lambda: (lag() or half) < half * 0.7, 60, "the worker to be part-way through")
         pid = worker.pid()
         assert pid is not None
@@ -48,7 +52,12 @@ def test_worker_killed_mid_stream_bills_every_session_exactly_once(
         publisher.publish_all(events[half:])
         stack.up(stack_settings, say=lambda _line: None)  # restarts only what is not running
         count = f"SELECT count() FROM chargestream.billing_records FINAL WHERE {where}"
-        _wait(lambda: int(scalar(stack_settings, count) or 0) >= len(truths), 120, "every bill")
+        _wait(
+            lambda: int(scalar(stack_settings, count) or 0) >= len(truths),
+            240,
+            f"{len(truths)} bills",
+            lambda: f"{scalar(stack_settings, count)} billed, worker lag {lag()}\n{worker.log_tail()}",
+        )
         rows = scalar(
             stack_settings,
             "SELECT station_id, connector_id, toUnixTimestamp64Milli(plugged_in_at), energy_wh "
