@@ -106,6 +106,28 @@ class ChargePoint201(GuardedRouting, ChargePoint):  # type: ignore[misc]
         await self.emit(evse_id, at, call_unique_id, MeterValues(samples), evse_id=evse_id)
         return call_result.MeterValues()
 
+    # Messages real stations send routinely that carry nothing for the pipeline: acknowledged (a
+    # CallError would make stations retry them forever), not published.
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **_kw: Any) -> call_result.DataTransfer:
+        return call_result.DataTransfer(status="Accepted")
+
+    @on(Action.security_event_notification)
+    async def on_security_event(self, **_kw: Any) -> call_result.SecurityEventNotification:
+        return call_result.SecurityEventNotification()
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status(self, **_kw: Any) -> call_result.FirmwareStatusNotification:
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status(self, **_kw: Any) -> call_result.LogStatusNotification:
+        return call_result.LogStatusNotification()
+
+    @on(Action.notify_report)
+    async def on_notify_report(self, **_kw: Any) -> call_result.NotifyReport:
+        return call_result.NotifyReport()
+
     @on(Action.notify_event)
     async def on_notify_event(
         self, event_data: list[dict[str, Any]], call_unique_id: str, **_kw: Any

@@ -335,7 +335,8 @@ async def _bad_frames(port: int, station: str) -> list[Any]:
         f'[2,"b-1","StatusNotification",{{"timestamp":"{T0}","connectorStatus":"Occupied",'
         '"evseId":"one","connectorId":1}]',
         '[2,"b-2","MakeCoffee",{}]',  # unknown action
-        '[2,"b-3","SecurityEventNotification",{"type":"x","timestamp":"' + T0 + '"}]',  # known, not handled
+        # a known action without a handler
+        '[2,"b-3","ReservationStatusUpdate",{"reservationId":1,"reservationUpdateStatus":"Expired"}]',
         # schema-valid, meaningless: a unit nobody knows
         f'[2,"b-4","MeterValues",{{"evseId":1,"meterValue":[{{"timestamp":"{T0}",'
         '"sampledValue":[{"value":1,"unitOfMeasure":{"unit":"MWh"}}]}]}]',
@@ -343,6 +344,7 @@ async def _bad_frames(port: int, station: str) -> list[Any]:
         '"triggerReason":"MeterValuePeriodic","seqNo":1,"transactionInfo":{"transactionId":"t"}}]',
         "this is not json",
         '[2,"ok-1","Heartbeat",{}]',
+        '[2,"ok-2","SecurityEventNotification",{"type":"x","timestamp":"' + T0 + '"}]',  # acknowledged
     ]
     replies: list[Any] = []
     async with websockets.connect(
@@ -379,7 +381,8 @@ def test_ocpp201_bad_frames_get_call_errors_and_go_to_the_dlq(kafka_topics: str,
         ("b-5", "FormatViolation"),
     ]
     assert replies[5][:2] == [3, "ok-1"], "the connection stayed up"
-    assert replies[6] == 1009, "oversize frame: closed with 'message too big'"
+    assert replies[6] == [3, "ok-2", {}], "routine notifications are acknowledged"
+    assert replies[7] == 1009, "oversize frame: closed with 'message too big'"
     dead = consume(kafka_topics, dlq(CHARGER_EVENTS), station.encode(), 6)
     reasons = [dict(m.headers())["dlq.reason"].decode() for m in dead]
     assert len(reasons) == 6
