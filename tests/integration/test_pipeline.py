@@ -13,6 +13,7 @@ from chargestream.topics import CHARGER_EVENTS, dlq
 from producers.fleet import FleetConfig, simulate
 from producers.publisher import EventPublisher
 from schemas.codec import EmbeddedCodec
+from tests.unit.session_harness import run
 
 
 def _wait_for(settings: Settings, sql: str, want: int, timeout: float = 90.0) -> int:
@@ -78,6 +79,14 @@ def test_fleet_is_billed_exactly_and_bad_input_goes_to_dlq(stack_settings: Setti
             for e in events
             if e.kind == "MeterValues"  # type: ignore[union-attr]
         )
+
+        # Idle alerts: the same lifecycle as the pure engine gives for the same events.
+        expected = {(a["alert_id"], a["status"]) for a in run(events).alerts}
+        assert expected, "the fleet has idle tails long enough to alert"
+        alerts_sql = f"SELECT count() FROM chargestream.alerts WHERE type = 'idle' AND {where}"
+        _wait_for(stack_settings, alerts_sql, len(expected))
+        got = scalar(stack_settings, f"SELECT alert_id, status FROM chargestream.alerts WHERE {where}")
+        assert {tuple(ln.split("\t")) for ln in got.splitlines()} == expected
 
         reasons = _dlq_reasons(stack_settings.bootstrap, dlq(CHARGER_EVENTS), f"dlq-{unique}", bad_key)
         assert sorted(r.split(":")[0] for r in reasons) == [
