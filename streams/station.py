@@ -120,10 +120,37 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Ctx:
         state.late_events += 1  # beyond the allowed lateness: applied now, corrections if billed
         _apply(state, ctx, Pending(at, _rank(ev), ev.event_id, ev, clock_flag), late=True)
     else:
-        insort(state.buffer, Pending(at, _rank(ev), ev.event_id, ev, clock_flag), key=lambda p: p.key)
+        item = Pending(at, _rank(ev), ev.event_id, ev, clock_flag)
+        _zero_length_transaction(state, item)
+        insort(state.buffer, item, key=lambda p: p.key)
         state.watermark = max(state.watermark, at)
     _release(state, ctx, state.watermark - policy.allowed_lateness_ms)
     return ctx
+
+
+ZERO_LENGTH_END_RANK: Final = 8
+
+
+def _zero_length_transaction(state: StationState, item: Pending) -> None:
+    """A transaction that starts and ends in the same millisecond (minute-truncated exports do
+    that): its end must follow its start, not precede it as session ends usually do at one instant.
+    Checked whichever of the two arrives first, so the order stays independent of arrival."""
+    p = item.event.payload
+    if not isinstance(p, TransactionEvent) or p.event_type not in ("Started", "Ended"):
+        return
+    other = "Ended" if p.event_type == "Started" else "Started"
+    for q in state.buffer:
+        qp = q.event.payload
+        if (
+            q.at == item.at
+            and isinstance(qp, TransactionEvent)
+            and qp.event_type == other
+            and qp.transaction_id == p.transaction_id
+        ):
+            ended = item if p.event_type == "Ended" else q
+            ended.rank = ZERO_LENGTH_END_RANK
+            state.buffer.sort(key=lambda x: x.key)
+            return
 
 
 def flush(state: StationState, policy: Policy, until: int | None = None) -> Ctx:

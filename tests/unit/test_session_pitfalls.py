@@ -297,3 +297,18 @@ def test_14b_a_burst_of_late_values_gives_one_correction_not_one_each() -> None:
     assert kinds == ["bill", "credit", "bill"]
     (bill,) = [b for b in result.current_bills() if b["connector_id"] == 1]
     assert bill["energy_wh"] == 2_900 and "corrected" in bill["quality_flags"]
+
+
+def test_a_transaction_that_starts_and_ends_in_the_same_millisecond_is_its_own_session() -> None:
+    s = Station()
+    zero = [
+        s.ev(0, StatusChange("Preparing")),
+        s.ev(0, TransactionEvent("Started", "t0", meter_wh=500)),
+        s.ev(0, TransactionEvent("Ended", "t0", meter_wh=500, stopped_reason="EVDisconnected")),
+        s.ev(0, StatusChange("Available")),
+    ]
+    nxt = [*_charge(s, "t1", 1, 500, [1_000]), *_finish(s, "t1", 10, 1_500)]
+    for events in (zero + nxt, [zero[2], zero[0], zero[3], zero[1], *nxt]):  # any arrival order
+        first, second = sorted(run(events).current_bills(), key=lambda b: b["plugged_in_at"])
+        assert (first["energy_wh"], first["unplugged_at"]) == (0, T0)
+        assert second["energy_wh"] == 1_000 and second["plugged_in_at"] == T0 + MIN
