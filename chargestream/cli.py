@@ -342,12 +342,18 @@ def demo(
     t0 = time.monotonic()
     stack.up(settings, _say)
     try:
-        cfg = FleetConfig(stations, 2, sessions, 60, seed, pitfalls=PRESETS[pitfalls])
+        # The fleet starts now: a re-run is later in event time than the last one, like a real
+        # fleet, and its sessions are told apart from earlier runs' by their plug-in times.
+        start_ms = int(time.time()) // 60 * 60_000
+        cfg = FleetConfig(stations, 2, sessions, 60, seed, start_ms=start_ms, pitfalls=PRESETS[pitfalls])
         _n_events, _n_sessions, truth_path = _simulate(settings, cfg)
         lines = [json.loads(ln) for ln in truth_path.read_text().splitlines()]
         truths = [t for t in lines if t["kind"] == "session"]
-        prefix = f"SIM-{seed}-"
-        where = f"station_id LIKE '{prefix}%'"
+        plugs = [int(t["plugged_in_at"]) for t in truths]
+        where = (
+            f"station_id LIKE 'SIM-{seed}-%' AND toUnixTimestamp64Milli(plugged_in_at) "
+            f"BETWEEN {min(plugs, default=0)} AND {max(plugs, default=0)}"
+        )
         deadline = time.monotonic() + timeout
         with console.status("waiting for billing records") as st:
             while True:

@@ -222,7 +222,7 @@ def on_transaction(ctx: Ctx, conn: ConnectorState, p: TransactionEvent, at: int,
     sess = conn.session
     if p.event_type == "Started":
         if sess is None or sess.transaction_id != p.transaction_id:
-            closed = find_closed(conn, p.transaction_id)
+            closed = find_closed(conn, p.transaction_id, at, ctx.policy.allowed_lateness_ms)
             if closed is not None:  # a re-sent start of a session already billed: nothing new
                 closed.flags.add("duplicate_start")
                 return
@@ -239,10 +239,12 @@ def on_transaction(ctx: Ctx, conn: ConnectorState, p: TransactionEvent, at: int,
             sess.flags.add("duplicate_start")
         sess.transaction_id = p.transaction_id
     elif sess is None or sess.transaction_id != p.transaction_id:
-        closed = find_closed(conn, p.transaction_id)
+        closed = find_closed(conn, p.transaction_id, at, ctx.policy.allowed_lateness_ms)
         if closed is not None:
             correct(ctx, closed, lambda s: _absorb_transaction(ctx, s, p, at, station_time, late=True), at)
             return
+        if _ended_before(conn, p.transaction_id):
+            return  # after its end, with no new start: never reopens (DOMAIN.md pitfall 4)
         if sess is not None and sess.transaction_id is None:
             sess.flags.add("start_not_seen")  # 2.0.1 Started lost, or 1.6 Start never answered
         else:
@@ -289,9 +291,12 @@ def _absorb_transaction(
 def on_meter_values(ctx: Ctx, conn: ConnectorState, p: MeterValues, at: int, station_time: int) -> None:
     sess = conn.session
     if p.transaction_id is not None and (sess is None or sess.transaction_id != p.transaction_id):
-        closed = find_closed(conn, p.transaction_id)  # a late value of a billed session
+        # a late value of a billed session, or one after its transaction ended
+        closed = find_closed(conn, p.transaction_id, at, ctx.policy.allowed_lateness_ms)
         if closed is not None:
             correct(ctx, closed, lambda s: absorb_samples(ctx, s, p.samples, at, station_time, late=True), at)
+            return
+        if _ended_before(conn, p.transaction_id):
             return
     if sess is None:
         return  # meter values of an idle connector (a clock-aligned register reading): no session
@@ -348,10 +353,33 @@ def _total_register(values: list[SampledValue]) -> int | None:
 # --- corrections -----------------------------------------------------------------------------
 
 
-def find_closed(conn: ConnectorState, transaction_id: str | None) -> Session | None:
+def find_closed(conn: ConnectorState, transaction_id: str | None, at: int, slack_ms: int) -> Session | None:
+    """The billed session a late event at ``at`` belongs to. The time must fit: transaction ids can
+    come back (a station's counter after a reset, a simulator re-run), and a value from another day
+    must not rewrite an old bill. A session closed on an estimate takes anything up to the next plug-in."""
     if transaction_id is None:
         return None
-    return next((s for s in reversed(conn.closed) if s.transaction_id == transaction_id), None)
+    for i in range(len(conn.closed) - 1, -1, -1):
+        s = conn.closed[i]
+        if s.transaction_id != transaction_id or at < s.plugged_in_at:
+            continue
+        end = s.unplugged_at if s.unplugged_at is not None else s.last_event_at
+        if at <= end + slack_ms:
+            return s
+        if s.flags & {"stop_estimated", "unplug_estimated", "stop_not_seen"}:
+            nxt = conn.closed[i + 1] if i + 1 < len(conn.closed) else conn.session
+            if nxt is None or at < nxt.plugged_in_at:
+                return s
+    return None
+
+
+def _ended_before(conn: ConnectorState, transaction_id: str) -> bool:
+    """A closed session of this transaction saw its end: later values of it are noise."""
+    for s in conn.closed:
+        if s.transaction_id == transaction_id and s.tx_ended:
+            s.flags.add("updated_after_ended")
+            return True
+    return False
 
 
 def correct(ctx: Ctx, sess: Session, change: Any, at: int) -> None:

@@ -312,3 +312,13 @@ def test_a_transaction_that_starts_and_ends_in_the_same_millisecond_is_its_own_s
         first, second = sorted(run(events).current_bills(), key=lambda b: b["plugged_in_at"])
         assert (first["energy_wh"], first["unplugged_at"]) == (0, T0)
         assert second["energy_wh"] == 1_000 and second["plugged_in_at"] == T0 + MIN
+
+
+def test_a_transaction_id_used_again_days_later_is_a_new_session_not_a_correction() -> None:
+    s = Station()
+    day = 24 * 60
+    first = [*_charge(s, "tx", 0, 1_000, [2_000]), *_finish(s, "tx", 10, 3_000)]
+    again = [*_charge(s, "tx", 3 * day, 9_000, [500]), *_finish(s, "tx", 3 * day + 10, 9_500)]
+    result = run(first + again)
+    assert [r["record_type"] for r in result.sessions if r["record_type"] != "update"] == ["bill", "bill"]
+    assert sorted(b["energy_wh"] for b in result.current_bills()) == [500, 2_000]
