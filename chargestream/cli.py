@@ -342,18 +342,17 @@ def demo(
     t0 = time.monotonic()
     stack.up(settings, _say)
     try:
-        # The fleet starts now: a re-run is later in event time than the last one, like a real
-        # fleet, and its sessions are told apart from earlier runs' by their plug-in times.
+        # Each demo run is a fleet of its own (stations "SIM-<seed>r<minute>-…"), starting now: its
+        # stations never meet an earlier run's, whose event time has moved days ahead.
         start_ms = int(time.time()) // 60 * 60_000
-        cfg = FleetConfig(stations, 2, sessions, 60, seed, start_ms=start_ms, pitfalls=PRESETS[pitfalls])
+        tag = f"r{start_ms // 60_000 % 1_000_000}"
+        cfg = FleetConfig(
+            stations, 2, sessions, 60, seed, start_ms=start_ms, pitfalls=PRESETS[pitfalls], run_tag=tag
+        )
         _n_events, _n_sessions, truth_path = _simulate(settings, cfg)
         lines = [json.loads(ln) for ln in truth_path.read_text().splitlines()]
         truths = [t for t in lines if t["kind"] == "session"]
-        plugs = [int(t["plugged_in_at"]) for t in truths]
-        where = (
-            f"station_id LIKE 'SIM-{seed}-%' AND toUnixTimestamp64Milli(plugged_in_at) "
-            f"BETWEEN {min(plugs, default=0)} AND {max(plugs, default=0)}"
-        )
+        where = f"station_id LIKE 'SIM-{seed}{tag}-%'"
         deadline = time.monotonic() + timeout
         with console.status("waiting for billing records") as st:
             while True:
@@ -405,6 +404,21 @@ def _summary(settings: Settings, truths: list[dict[str, object]], where: str) ->
     table.add_row("energy billed", f"{sum(billed.values()) / 1000:,.3f} kWh")
     table.add_row("energy true", f"{true_wh / 1000:,.3f} kWh")
     table.add_row("sessions exact to the Wh", f"{exact}/{len(truths)}")
+    money = scalar(
+        settings,
+        "SELECT sum(cost_total_incl_vat), any(currency), countIf(has(quality_flags, 'not_billable')) "
+        f"FROM chargestream.billing_records FINAL WHERE {where}",
+    ).split("\t")
+    if len(money) == 3:
+        table.add_row("billed incl. VAT (demo tariff)", f"{float(money[0]):,.2f} {money[1]}")
+        table.add_row("not billable (short / zero)", money[2])
+    alerts = scalar(
+        settings,
+        "SELECT countIf(status = 'opened'), countIf(status = 'escalated') "
+        f"FROM chargestream.alerts WHERE type = 'idle' AND {where}",
+    ).split("\t")
+    if len(alerts) == 2:
+        table.add_row("idle alerts opened / escalated", f"{alerts[0]} / {alerts[1]}")
     console.print(table)
     console.print(
         run_query(

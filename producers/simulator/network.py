@@ -85,7 +85,7 @@ def is_dc(index: int, dc_share: float) -> bool:
 
 
 def build_network(
-    seed: int, stations: int, sites: int, connectors: int, dc_share: float
+    seed: int, stations: int, sites: int, connectors: int, dc_share: float, run_tag: str = ""
 ) -> tuple[list[Site], list[Station]]:
     """Stations are split into contiguous blocks of sites, so each site has several stations."""
     rng = random.Random(f"network|{seed}")
@@ -94,7 +94,7 @@ def build_network(
         tz, lat, lon = SITE_PLACES[k % len(SITE_PLACES)]
         site_list.append(
             Site(
-                f"SITE-{seed}-{k:02d}",
+                f"SITE-{seed}{run_tag}-{k:02d}",
                 tz,
                 round(lat + rng.uniform(-0.05, 0.05), 5),
                 round(lon + rng.uniform(-0.05, 0.05), 5),
@@ -106,7 +106,7 @@ def build_network(
         model = weighted(rng, [(m, m.weight) for m in MODELS if m.kind == kind])
         out.append(
             Station(
-                station_id=f"SIM-{seed}-{s:04d}",
+                station_id=f"SIM-{seed}{run_tag}-{s:04d}",
                 index=s,
                 site=site_list[s * sites // stations],
                 model=model,

@@ -36,6 +36,9 @@ class FleetConfig:
     dc_share: float = 0.25
     heartbeat_interval_s: int = 3600
     meter_during_idle: bool = True
+    # Part of every station and site id ("SIM-<seed><tag>-0001"): a run that must not meet the
+    # stations of an earlier one (whose event time has moved on) gets its own.
+    run_tag: str = ""
     # Clean by default: the session engine's exactness tests and the demo rely on it.
     pitfalls: Pitfalls = field(default_factory=Pitfalls.none)
     incidents: IncidentRates = field(default_factory=IncidentRates.none)
@@ -92,7 +95,7 @@ class Simulation:
 
 def plan(cfg: FleetConfig) -> Plan:
     sites, stations = build_network(
-        cfg.seed, cfg.stations, cfg.site_count, cfg.connectors_per_station, cfg.dc_share
+        cfg.seed, cfg.stations, cfg.site_count, cfg.connectors_per_station, cfg.dc_share, cfg.run_tag
     )
     incidents = plan_incidents(cfg.incidents, sites, stations, cfg.start_ms, cfg.horizon_ms, cfg.seed)
     blocks = blocks_by_connector(incidents, stations)
