@@ -32,10 +32,6 @@ class Policy:
     min_billable_ms: int = 2 * MINUTE_MS
     min_billable_wh: int = 500
     """Shorter or smaller sessions are recorded but not billed (DOMAIN.md pitfall 13)."""
-    dedupe_horizon_ms: int = 48 * HOUR_MS
-    """Event ids are remembered this long (station event time) to drop re-sent events."""
-    closed_kept_ms: int = 7 * 24 * HOUR_MS
-    """Closed sessions are kept this long so late events can correct their bills."""
     tariffs: Mapping[str, Tariff] = field(default_factory=dict)
     tariff_json: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """The OCPI objects as configured, for CDR export."""

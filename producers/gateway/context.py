@@ -13,6 +13,7 @@ from chargestream.dlq import dlq_headers
 from chargestream.network import NetworkConfig
 from chargestream.topics import CHARGER_EVENTS, dlq
 from producers.gateway.normalize import event_id
+from producers.gateway.redact import redact_tokens
 from schemas.codec import Codec
 from schemas.events import ChargerEvent, Payload, to_record
 
@@ -110,7 +111,7 @@ class GatewayContext:
         return ev
 
     async def dead_letter(self, station_id: str, raw: str | bytes, reason: str) -> None:
-        data = raw.encode() if isinstance(raw, str) else raw
+        data = redact_tokens(raw.encode() if isinstance(raw, str) else raw, self.hash_id_token)
         log.warning("%s: frame to DLQ: %s", station_id, reason)
         await self.publisher.publish(
             dlq(CHARGER_EVENTS),
