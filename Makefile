@@ -17,4 +17,5 @@ typecheck: setup
 	.venv/bin/mypy
 
 bench: setup
-	.venv/bin/chargestream bench
+	.venv/bin/python -m bench.engine_bench
+	.venv/bin/python -m bench.gateway_bench
