@@ -341,7 +341,8 @@ async def _bad_frames(port: int, station: str) -> list[Any]:
         f'[2,"b-4","MeterValues",{{"evseId":1,"meterValue":[{{"timestamp":"{T0}",'
         '"sampledValue":[{"value":1,"unitOfMeasure":{"unit":"MWh"}}]}]}]',
         '[2,"b-5","TransactionEvent",{"eventType":"Updated","timestamp":"yesterday",'
-        '"triggerReason":"MeterValuePeriodic","seqNo":1,"transactionInfo":{"transactionId":"t"}}]',
+        '"triggerReason":"MeterValuePeriodic","seqNo":1,"transactionInfo":{"transactionId":"t"},'
+        '"idToken":{"idToken":"RAW-SECRET-TOKEN","type":"ISO14443"}}]',
         "this is not json",
         '[2,"ok-1","Heartbeat",{}]',
         '[2,"ok-2","SecurityEventNotification",{"type":"x","timestamp":"' + T0 + '"}]',  # acknowledged
@@ -389,6 +390,8 @@ def test_ocpp201_bad_frames_get_call_errors_and_go_to_the_dlq(kafka_topics: str,
     assert any("MWh" in r for r in reasons) and any("yesterday" in r for r in reasons)
     assert any("MakeCoffee" in r for r in reasons) and any("not valid JSON" in r for r in reasons)
     assert [m.value() for m in dead if m.value() == b"this is not json"], "the raw frame is kept"
+    assert not [m for m in dead if b"RAW-SECRET-TOKEN" in m.value()], "no raw token in the DLQ either"
+    assert any(b'"idToken":"hmac:' in m.value() for m in dead)
     kinds = events_of(kafka_topics, station, 3)
     assert [e.kind for e in kinds] == ["ConnectionChange", "Heartbeat", "ConnectionChange"]
     assert kinds[2].payload == ConnectionChange(False, "frame over 65536 bytes (1009)")
