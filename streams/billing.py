@@ -22,6 +22,14 @@ ZERO: Final = Decimal("0.0000")
 _MWH_PER_KWH: Final = Decimal(1_000_000)
 _MS_PER_H: Final = Decimal(3_600_000)
 DEFAULT_CURRENCY: Final = "EUR"
+_COST_KEYS: Final = (
+    "cost_energy",
+    "cost_time",
+    "cost_parking",
+    "cost_flat",
+    "cost_total",
+    "cost_total_incl_vat",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +78,7 @@ def periods_json(periods: list[ChargingPeriod]) -> str:
 
 def _costs(sess: Session, end: int, info: StationInfo, policy: Policy) -> tuple[dict[str, Any], str]:
     tariff = policy.tariffs.get(sess.tariff_id or "")
-    zero = {k: ZERO for k in ("cost_energy", "cost_time", "cost_parking", "cost_flat", "cost_total")}
-    zero["cost_total_incl_vat"] = ZERO
+    zero = dict.fromkeys(_COST_KEYS, ZERO)
     if tariff is None:
         return zero, DEFAULT_CURRENCY
     if "not_billable" in sess.flags:
@@ -112,7 +119,7 @@ def session_record(
         costs, currency = _costs(sess, end, info, policy)
         periods = periods_json(charging_periods(sess, end))
     else:
-        costs, currency, periods = dict.fromkeys(_COST_KEYS, ZERO), DEFAULT_CURRENCY, "[]"
+        costs, periods = dict.fromkeys(_COST_KEYS, ZERO), "[]"
         tariff = policy.tariffs.get(sess.tariff_id or "")
         currency = tariff.currency if tariff is not None else DEFAULT_CURRENCY
     return {
@@ -145,14 +152,6 @@ def session_record(
     }
 
 
-_COST_KEYS: Final = (
-    "cost_energy",
-    "cost_time",
-    "cost_parking",
-    "cost_flat",
-    "cost_total",
-    "cost_total_incl_vat",
-)
 BILL_DIFF_KEYS: Final = (
     "energy_wh",
     "unplugged_at",

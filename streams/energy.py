@@ -43,7 +43,6 @@ class Meter:
     energy_mwh: int = 0
     first_increase_at: int | None = None
     last_increase_at: int | None = None
-    samples_seen: int = 0
     relative_samples: bool = False  # samples are session-relative while meterStart is lifetime
     start_unknown: bool = False  # meterStart 0 but samples lifetime: energy before the 1st sample lost
     stop_mwh: int | None = None
@@ -63,7 +62,6 @@ class Meter:
 
     def sample(self, at: int, mwh: int, max_power_w: float) -> int:
         """Absorb a register sample; returns the energy it added (milli-Wh)."""
-        self.samples_seen += 1
         if self.relative_samples and self.start_mwh is not None:
             mwh += self.start_mwh
         if self.last_mwh is None or self.last_at is None:
