@@ -1,9 +1,8 @@
 """The Faust app: a thin agent that decodes events, runs the pure engine over a batch, publishes.
 
-State: one entry per station in the `stations` table (rocksdict store, changelog topic). The
-table's changelog partition is the source event's partition (key = station_id), so a station
-recovers on the worker that owns it; that is why each save runs with one of the station's own
-events as Faust's current event.
+State: one entry per station in the `stations` table (rocksdict store, changelog topic), read and
+written through :class:`streams.station_table.StationTable` in the station's own partition, so a
+station recovers on the worker that owns it and is never read from another partition's store.
 """
 
 from __future__ import annotations
@@ -25,8 +24,8 @@ from schemas.codec import DecodeError, make_codec
 from schemas.events import ChargerEvent, Heartbeat, from_record, to_record
 from streams.batch import process_batch
 from streams.policy import policy_from_network
-from streams.state_codec import dump_state, load_state
-from streams.station import FLUSH_SOURCE, StationState
+from streams.station import FLUSH_SOURCE
+from streams.station_table import StationTable
 
 log = logging.getLogger("chargestream.worker")
 settings = Settings()
@@ -70,48 +69,71 @@ stations = app.Table(
 )
 
 
-async def _decode(batch: list[EventT[bytes]]) -> tuple[list[ChargerEvent], dict[str, EventT[bytes]]]:
+async def _dead_letter(event: EventT[bytes], reason: str) -> None:
+    msg = event.message
+    log.warning("charger.events[%d]@%d to DLQ: %s", msg.partition, msg.offset, reason)
+    await events_dlq.send(
+        key=msg.key,
+        value=msg.value,
+        headers=dlq_headers(reason, msg.topic, msg.partition, msg.offset, "sessions"),
+    )
+
+
+async def _refuse(
+    ev: ChargerEvent, reason: str, source: EventT[bytes] | None, of_station: EventT[bytes]
+) -> None:
+    """An event the engine refused: to the DLQ with the reason, as it came in when it is in this
+    batch, else (held from an earlier batch) in its canonical encoding."""
+    if source is not None:
+        await _dead_letter(source, reason)
+        return
+    msg = of_station.message
+    log.warning("%s: event %s to DLQ: %s", ev.station_id, ev.event_id, reason)
+    await events_dlq.send(
+        key=ev.station_id.encode(),
+        value=codec.encode(CHARGER_EVENTS, to_record(ev)),
+        headers=dlq_headers(reason, msg.topic, msg.partition, -1, "sessions"),
+    )
+
+
+async def _decode(
+    batch: list[EventT[bytes]],
+) -> tuple[list[ChargerEvent], list[int], dict[str, EventT[bytes]], dict[str, EventT[bytes]]]:
     decoded: list[ChargerEvent] = []
+    offsets: list[int] = []
     last_of: dict[str, EventT[bytes]] = {}
+    by_id: dict[str, EventT[bytes]] = {}
     for event in batch:
         msg = event.message
         try:
             ev = from_record(codec.decode(CHARGER_EVENTS, msg.value or b""))
         except (DecodeError, ValueError, KeyError, TypeError) as exc:
-            log.warning("charger.events[%d]@%d to DLQ: %s", msg.partition, msg.offset, exc)
-            await events_dlq.send(
-                key=msg.key,
-                value=msg.value,
-                headers=dlq_headers(str(exc), msg.topic, msg.partition, msg.offset, "sessions"),
-            )
+            await _dead_letter(event, str(exc))
             continue
         decoded.append(ev)
+        offsets.append(msg.offset)
         last_of[ev.station_id] = event
-    return decoded, last_of
-
-
-def _load(station_id: str) -> StationState | None:
-    raw: bytes | None = stations.get(station_id.encode())
-    return load_state(raw) if raw else None
+        by_id[ev.event_id] = event
+    return decoded, offsets, last_of, by_id
 
 
 @app.agent(events_topic)
 async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
     assert isinstance(stream, faust.Stream)  # take_events and the current-event hook live there
+    table = StationTable(stations, stream)
     async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-        decoded, last_of = await _decode(list(batch))
-        saved: dict[str, StationState] = {}
-        out = process_batch(decoded, _load, saved.__setitem__, policy)
+        decoded, offsets, last_of, by_id = await _decode(list(batch))
+        load, save = table.access(last_of)
+        out = process_batch(decoded, load, save, policy, offsets)
         now = time.monotonic()
-        previous = stream.current_event  # take_events' background filler reads it: put it back
-        for station_id, state in saved.items():
-            stream._set_current_event(last_of[station_id])  # changelog partition = the station's
-            stations[station_id.encode()] = dump_state(state)
-            if state.buffer:
+        for station_id in out.touched:
+            state = out.states[station_id]
+            if state.waiting:
                 waiting[station_id] = (now, last_of[station_id].message.partition, state.watermark)
             else:
                 waiting.pop(station_id, None)
-        stream._set_current_event(previous)
+        for ev, reason in out.rejected:
+            await _refuse(ev, reason, by_id.get(ev.event_id), last_of[ev.station_id])
         for rec in out.sessions:
             await sessions_topic.send(key=rec["session_id"].encode(), value=codec.encode(SESSIONS, rec))
         for alert in out.alerts:

@@ -3,11 +3,14 @@
 The shell (Faust agent, benchmark, replay check) supplies how state is loaded and saved; this
 module is pure. Batching is what makes the worker fast: the per-event cost of the Faust machinery
 and of state (de)serialisation is paid per station per batch instead of per event.
+
+Re-consumption after a restart is idempotent: each station remembers the offset of the last event
+it applied (events of a station share one partition), and a re-delivered event is skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +23,13 @@ from streams.station import StationState, process
 class BatchOutput:
     sessions: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
-    touched: list[str] = field(default_factory=list)
+    rejected: list[tuple[ChargerEvent, str]] = field(default_factory=list)
+    states: dict[str, StationState] = field(default_factory=dict)  # the stations the batch touched
+    replayed: int = 0  # events skipped because their station had already applied them
+
+    @property
+    def touched(self) -> list[str]:
+        return list(self.states)
 
 
 def process_batch(
@@ -28,18 +37,25 @@ def process_batch(
     load: Callable[[str], StationState | None],
     save: Callable[[str, StationState], None],
     policy: Policy,
+    offsets: Sequence[int] | None = None,
 ) -> BatchOutput:
+    """``offsets``: each event's offset in its partition, when the events come from a log."""
     out = BatchOutput()
-    states: dict[str, StationState] = {}
-    for ev in events:
+    states = out.states
+    for i, ev in enumerate(events):
         state = states.get(ev.station_id)
         if state is None:
             state = load(ev.station_id) or StationState(ev.station_id)
             states[ev.station_id] = state
-            out.touched.append(ev.station_id)
-        ctx = process(state, ev, policy)
-        out.sessions += ctx.sessions_out
-        out.alerts += ctx.alerts_out
+        if offsets is not None:
+            if offsets[i] <= state.offset:
+                out.replayed += 1
+                continue
+            state.offset = offsets[i]
+        released = process(state, ev, policy)
+        out.sessions += released.sessions
+        out.alerts += released.alerts
+        out.rejected += released.rejected
     for station_id, state in states.items():
         save(station_id, state)
     return out

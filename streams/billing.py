@@ -76,19 +76,30 @@ def periods_json(periods: list[ChargingPeriod]) -> str:
     )
 
 
-def _costs(sess: Session, end: int, info: StationInfo, policy: Policy) -> tuple[dict[str, Any], str]:
+def bill_flags(sess: Session, end: int, policy: Policy) -> set[str]:
+    """Why a closed session is recorded but not billed (DOMAIN.md pitfall 13)."""
+    if sess.meter.energy_wh == 0:
+        return {"not_billable", "zero_energy"}
+    if end - sess.plugged_in_at < policy.min_billable_ms or sess.meter.energy_wh < policy.min_billable_wh:
+        return {"not_billable", "short_session"}
+    return set()
+
+
+def _costs(
+    sess: Session, end: int, info: StationInfo, policy: Policy, flags: set[str]
+) -> tuple[dict[str, Any], str]:
     tariff = policy.tariffs.get(sess.tariff_id or "")
     zero = dict.fromkeys(_COST_KEYS, ZERO)
     if tariff is None:
         return zero, DEFAULT_CURRENCY
-    if "not_billable" in sess.flags:
+    if "not_billable" in flags:
         return zero, tariff.currency
     try:
         result = price_session(
             tariff, charging_periods(sess, end), datetime.fromtimestamp(end / 1000, UTC), info.time_zone
         )
     except TariffNotActiveError:
-        sess.flags.add("tariff_not_active")
+        flags.add("tariff_not_active")
         return zero, tariff.currency
     t = cdr_totals(result)
 
@@ -110,13 +121,15 @@ def _costs(sess: Session, end: int, info: StationInfo, policy: Policy) -> tuple[
 def session_record(
     sess: Session, at: int, info: StationInfo, policy: Policy, *, kind: str = "update"
 ) -> dict[str, Any]:
-    """The next version of the session's record; ``kind`` "bill" prices it (the session is closed)."""
-    sess.version += 1
+    """The session's record as of ``at``; ``kind`` "bill" prices it (the session is closed). The
+    connector's ledger gives it its version."""
     final = kind == "bill"
     end = sess.unplugged_at if sess.unplugged_at is not None else at
     idle_ms = sess.idle_ms + (max(0, end - sess.idle_since) if sess.phase == IDLE and sess.idle_since else 0)
+    flags = set(sess.quality_flags)
     if final:
-        costs, currency = _costs(sess, end, info, policy)
+        flags |= bill_flags(sess, end, policy)
+        costs, currency = _costs(sess, end, info, policy, flags)
         periods = periods_json(charging_periods(sess, end))
     else:
         costs, periods = dict.fromkeys(_COST_KEYS, ZERO), "[]"
@@ -124,7 +137,7 @@ def session_record(
         currency = tariff.currency if tariff is not None else DEFAULT_CURRENCY
     return {
         "session_id": sess.session_id,
-        "version": sess.version,
+        "version": 0,
         "record_type": kind,
         "corrects_version": None,
         "state": sess.phase,
@@ -146,7 +159,7 @@ def session_record(
         **costs,
         "currency": currency,
         "stop_reason": sess.stop_reason if final else None,
-        "quality_flags": sess.quality_flags,
+        "quality_flags": sorted(flags),
         "charging_periods": periods,
         "emitted_at": at,
     }
@@ -155,7 +168,9 @@ def session_record(
 BILL_DIFF_KEYS: Final = (
     "energy_wh",
     "unplugged_at",
+    "charging_started_at",
     "charging_ended_at",
+    "idle_minutes",
     "stop_reason",
     "cost_total",
     "cost_total_incl_vat",

@@ -43,7 +43,6 @@ class IdleAlert:
     interval_ms: int
     status: str = "pending"
     opened_at: int | None = None
-    version: int = 0
 
     @property
     def next_due(self) -> int | None:
@@ -77,8 +76,8 @@ def alert_record(
     site_id: str | None,
     session_id: str,
 ) -> dict[str, Any]:
-    """The JSON value published on alerts.idle (and stored in the alerts table)."""
-    alert.version += 1
+    """The JSON value published on alerts.idle (and stored in the alerts table); the connector's
+    ledger gives it its version."""
     severity = {"opened": "warning", "escalated": "critical", "resolved": "info"}[status]
     return {
         "alert_id": alert.alert_id,
@@ -91,7 +90,7 @@ def alert_record(
         "session_id": session_id,
         "opened_at": alert.opened_at if alert.opened_at is not None else at,
         "updated_at": at,
-        "version": alert.version,
+        "version": 0,
         "details": {
             "idle_since": alert.idle_since,
             "idle_minutes": round((at - alert.idle_since) / MINUTE_MS, 2),

@@ -29,6 +29,9 @@ class Policy:
     """After a stop that says the EV left, the connector's Available is awaited this long."""
     no_energy_idle_after_ms: int = 10 * MINUTE_MS
     """Charging status but no register rise for this long: the car is idle since the last rise."""
+    correction_window_ms: int = 2 * HOUR_MS
+    """How long a connector keeps the events of its sessions to re-derive them when one arrives
+    out of order (the last closed session is kept in any case: its stop may still come)."""
     min_billable_ms: int = 2 * MINUTE_MS
     min_billable_wh: int = 500
     """Shorter or smaller sessions are recorded but not billed (DOMAIN.md pitfall 13)."""

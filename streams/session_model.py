@@ -1,4 +1,4 @@
-"""A charging session's state: phases, timeline, meter, idle, and what was already billed. Pure.
+"""A charging session's state: phases, timeline, meter and idle. Pure.
 
 The timeline is a list of periods (start, charging?, energy) — the OCPI charging periods the
 tariff engine prices. `set_phase` is the one place phases change, so the timeline, the idle
@@ -31,21 +31,13 @@ class Period:
 
 
 @dataclass(slots=True)
-class Issued:
-    """The last bill sent for a session: a late change produces a credit of it and a new bill."""
-
-    version: int
-    record: dict[str, object]
-
-
-@dataclass(slots=True)
 class Session:
     session_id: str
     station_id: str
     connector_id: int
     plugged_in_at: int
+    seq: int = 0  # the connector's session ordinal: which sessions a compacted history holds
     phase: str = PLUGGED
-    version: int = 0
     transaction_id: str | None = None
     tx_ended: bool = False
     stop_reason: str | None = None
@@ -65,8 +57,6 @@ class Session:
     meter: Meter = field(default_factory=Meter)
     periods: list[Period] = field(default_factory=list)
     flags: set[str] = field(default_factory=set)
-    issued: Issued | None = None
-    correction_due: int | None = None  # a late event changed this billed session: settle then
 
     def __post_init__(self) -> None:
         if not self.periods:
@@ -78,18 +68,25 @@ class Session:
 
     @property
     def quality_flags(self) -> list[str]:
-        return sorted(self.flags | self.meter.flags)
+        return sorted(self.flags | self.meter.quality_flags)
 
     def touch(self, at: int) -> None:
         self.last_event_at = max(self.last_event_at, at)
 
     def add_energy(self, mwh: int) -> None:
         """Energy counted at a reading: it flowed while charging, even when the status that ended
-        charging came first (same timestamp, or a final sample sent after SuspendedEV)."""
-        if mwh == 0:
+        charging came first (same timestamp, or a final sample sent after SuspendedEV). A negative
+        change (a reading that rounds the previous one down) comes off the periods newest first."""
+        if mwh >= 0:
+            target = next((p for p in reversed(self.periods) if p.charging), self.periods[-1])
+            target.energy_mwh += mwh
             return
-        target = next((p for p in reversed(self.periods) if p.charging), self.periods[-1])
-        target.energy_mwh = max(0, target.energy_mwh + mwh)
+        for p in reversed(self.periods):
+            take = min(p.energy_mwh, -mwh)
+            p.energy_mwh -= take
+            mwh += take
+            if mwh == 0:
+                return
 
     def charging_ms(self, end: int) -> int:
         total = 0

@@ -1,23 +1,35 @@
-"""The per-connector session state machine: ordered canonical events in, session records and idle
-alerts out. Pure.
+"""The per-connector session state machine: one event at a time, in event-time order. Pure.
 
 A session runs from plug-in to unplug. OCPP 1.6 drives it with connector statuses, Start/Stop and
 meter values; 2.0.1 with TransactionEvent (chargingState, seqNo) and Occupied/Available. Events
-reach it in event-time order (see :mod:`streams.station`); the pitfalls of DOMAIN.md are handled
-here and in :mod:`streams.energy`, each leaving a quality flag on the bill.
+reach it strictly in event-time order — :mod:`streams.connector` re-derives the history when one
+arrives out of order — so no handler here knows about lateness. The pitfalls of DOMAIN.md are
+handled here and in :mod:`streams.energy`, each leaving a quality flag on the bill.
+
+The machine derives records (lifecycle updates, the bill at close, idle alert transitions) and hands
+them to a :class:`~streams.ledger.Recorder`; versions and corrections are the ledger's business.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from schemas.events import ENERGY_REGISTER, MeterValues, SampledValue, TransactionEvent
-from streams.billing import BILL_DIFF_KEYS, StationInfo, credit_of, session_record
+from schemas.events import (
+    ENERGY_REGISTER,
+    ChargerEvent,
+    ConnectionChange,
+    MeterValues,
+    SampledValue,
+    StatusChange,
+    TransactionEvent,
+)
+from streams.billing import StationInfo, session_record
 from streams.clock import sample_time
-from streams.energy import DEFAULT_MAX_POWER_W, to_mwh
-from streams.idle import advance_alert, alert_record
+from streams.energy import DEFAULT_MAX_POWER_W, WH_RESOLUTION_MWH, register_mwh, resolution_mwh, to_mwh
+from streams.idle import IdleAlert, advance_alert, alert_record
+from streams.ledger import Recorder
 from streams.policy import Policy
 from streams.session_model import (
     CHARGING,
@@ -26,7 +38,6 @@ from streams.session_model import (
     PLUGGED,
     SUSPENDED_EV,
     SUSPENDED_EVSE,
-    Issued,
     Session,
     set_phase,
 )
@@ -38,7 +49,10 @@ PHASE_STATUSES: Final = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE", "
 EV_LEFT_REASONS: Final = frozenset({"EVDisconnected"})
 EV_LEFT_TRIGGERS: Final = frozenset({"EVDeparted", "EVCommunicationLost"})
 THREE_PHASES: Final = (("L1", "L2", "L3"), ("L1-N", "L2-N", "L3-N"))
-KEEP_CLOSED: Final = 4  # closed sessions kept per connector for late corrections
+ESTIMATED_END: Final = frozenset({"stop_estimated", "unplug_estimated", "stop_not_seen"})
+# A transaction's own end and begin readings outrank periodic samples taken at the same instant.
+_CONTEXT_RANK: Final = {"Transaction.End": 2, "Transaction.Begin": 1}
+ENDED_KEPT: Final = 8  # recently ended transaction ids per connector (re-sent messages of them)
 
 
 @dataclass(slots=True)
@@ -46,39 +60,37 @@ class ConnectorState:
     connector_id: int
     session: Session | None = None
     last_status: str | None = None
-    closed: list[Session] = field(default_factory=list)
+    last_closed: Session | None = None  # the stop of a session closed without it may still come
+    ended: dict[str, tuple[int, int]] = field(default_factory=dict)  # tx -> (plugged in, unplugged)
+    opened: int = 0  # sessions opened so far: the next session's ordinal
 
 
 @dataclass(slots=True)
 class Ctx:
-    """What a handler needs besides the connector: the station, the policy, where output goes."""
+    """What a handler needs besides the connector: the station, the policy, where records go."""
 
     station_id: str
     info: StationInfo
     policy: Policy
-    watermark: int = 0
-    sessions_out: list[dict[str, Any]] = field(default_factory=list)
-    alerts_out: list[dict[str, Any]] = field(default_factory=list)
+    recorder: Recorder
 
-    def emit(self, sess: Session, at: int, kind: str = "update") -> dict[str, Any]:
-        rec = session_record(sess, at, self.info, self.policy, kind=kind)
-        self.sessions_out.append(rec)
-        return rec
+    def emit(self, sess: Session, at: int, kind: str = "update") -> None:
+        self.recorder.session(session_record(sess, at, self.info, self.policy, kind=kind), sess.seq)
 
-    def alerts(self, sess: Session, transitions: Iterable[tuple[str, int]], alert: Any = None) -> None:
-        alert = alert or sess.alert
+    def alerts(self, sess: Session, transitions: Iterable[tuple[str, int]], alert: IdleAlert | None) -> None:
+        if alert is None:
+            return
         for status, at in transitions:
-            self.alerts_out.append(
-                alert_record(
-                    alert,
-                    status,
-                    at,
-                    station_id=self.station_id,
-                    connector_id=sess.connector_id,
-                    site_id=self.info.site_id,
-                    session_id=sess.session_id,
-                )
+            rec = alert_record(
+                alert,
+                status,
+                at,
+                station_id=self.station_id,
+                connector_id=sess.connector_id,
+                site_id=self.info.site_id,
+                session_id=sess.session_id,
             )
+            self.recorder.alert(rec, sess.seq)
 
     @property
     def max_power_w(self) -> float:
@@ -90,6 +102,23 @@ class Ctx:
         return self.policy.site_idle_minutes.get(self.info.site_id or "")
 
 
+def apply(ctx: Ctx, conn: ConnectorState, ev: ChargerEvent, at: int, clock_flag: str | None) -> None:
+    """One connector event at its event time ``at`` (timers due before it have fired)."""
+    p = ev.payload
+    if isinstance(p, ConnectionChange):
+        if not p.connected and conn.session is not None:
+            conn.session.flags.add("station_offline")
+        return
+    if isinstance(p, StatusChange):
+        on_status(ctx, conn, p.status, at)
+    elif isinstance(p, TransactionEvent):
+        on_transaction(ctx, conn, p, at, ev.station_time)
+    elif isinstance(p, MeterValues):
+        on_meter_values(ctx, conn, p, at, ev.station_time)
+    if clock_flag is not None and conn.session is not None:
+        conn.session.flags.add(clock_flag)
+
+
 # --- lifecycle -------------------------------------------------------------------------------
 
 
@@ -99,17 +128,19 @@ def open_session(ctx: Ctx, conn: ConnectorState, at: int) -> Session:
         station_id=ctx.station_id,
         connector_id=conn.connector_id,
         plugged_in_at=at,
+        seq=conn.opened,
         last_event_at=at,
         rated_power_kw=ctx.info.max_power_kw,
         tariff_id=ctx.policy.tariff_id_for(ctx.station_id, ctx.info.site_id),  # in force at start
     )
+    conn.opened += 1
     conn.session = sess
     ctx.emit(sess, at)
     return sess
 
 
 def change_phase(ctx: Ctx, sess: Session, phase: str, at: int) -> None:
-    if phase == sess.phase:
+    if phase == sess.phase or sess.phase == CLOSED:
         return
     alert = sess.alert
     transitions = set_phase(sess, phase, at, ctx.site_idle_min)
@@ -125,48 +156,47 @@ def close_session(ctx: Ctx, conn: ConnectorState, unplugged_at: int, *flags: str
     sess.unplugged_at = end
     sess.flags.update(flags)
     if sess.alert is not None:
-        ctx.alerts(sess, advance_alert(sess.alert, end))
+        ctx.alerts(sess, advance_alert(sess.alert, end), sess.alert)
     if sess.phase == IDLE and sess.idle_since is not None:
         sess.idle_ms += max(0, end - sess.idle_since)
         sess.idle_since = None
         if sess.alert is not None and sess.alert.status in ("opened", "escalated"):
             sess.alert.status = "resolved"
-            ctx.alerts(sess, [("resolved", end)])
+            ctx.alerts(sess, [("resolved", end)], sess.alert)
     sess.alert = None
     if sess.charging_started_at is not None and sess.charging_ended_at is None:
         last_rise = sess.meter.last_increase_at
         sess.charging_ended_at = min(last_rise, end) if last_rise is not None else end
-    p = ctx.policy
-    if sess.meter.energy_wh == 0:
-        sess.flags.update(("not_billable", "zero_energy"))
-    elif end - sess.plugged_in_at < p.min_billable_ms or sess.meter.energy_wh < p.min_billable_wh:
-        sess.flags.update(("not_billable", "short_session"))
     sess.phase = CLOSED
-    bill = ctx.emit(sess, end, kind="bill")
-    sess.issued = Issued(sess.version, bill)
-    conn.closed.append(sess)
-    del conn.closed[:-KEEP_CLOSED]
+    ctx.emit(sess, end, kind="bill")
+    conn.last_closed = sess
+    if sess.transaction_id is not None and sess.tx_ended:
+        conn.ended[sess.transaction_id] = (sess.plugged_in_at, end)
+        while len(conn.ended) > ENDED_KEPT:
+            del conn.ended[next(iter(conn.ended))]
     conn.session = None
 
 
-def fire_timers(ctx: Ctx, conn: ConnectorState, now: int) -> None:
-    """Everything due at or before event time ``now``: idle escalation, a stop that never came."""
-    for closed in conn.closed:
-        if closed.correction_due is not None and closed.correction_due <= now:
-            settle_correction(ctx, closed)
+def fire_timers(ctx: Ctx, conn: ConnectorState, now: int) -> int | None:
+    """Everything due at or before event time ``now``: idle escalation, a stop that never came.
+    Returns the due time of the latest timer that fired (None when nothing was due)."""
     sess = conn.session
     if sess is None:
-        return
+        return None
     p = ctx.policy
     if sess.ev_left_at is not None and sess.ev_left_at + p.unplug_grace_ms <= now:
         close_session(ctx, conn, sess.ev_left_at, "unplug_from_stop")
-        return
+        return sess.ev_left_at + p.unplug_grace_ms
     if sess.last_event_at + p.missing_stop_after_ms <= now:
         flags = ("stop_estimated",) if sess.transaction_id and not sess.tx_ended else ("unplug_estimated",)
         close_session(ctx, conn, sess.last_event_at, *flags)
-        return
+        return sess.last_event_at + p.missing_stop_after_ms
     if sess.alert is not None:
-        ctx.alerts(sess, advance_alert(sess.alert, now))
+        transitions = advance_alert(sess.alert, now)
+        ctx.alerts(sess, transitions, sess.alert)
+        if transitions:
+            return transitions[-1][1]
+    return None
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -178,7 +208,7 @@ def on_status(ctx: Ctx, conn: ConnectorState, status: str, at: int) -> None:
     if status == "Available":
         if sess is not None:
             if sess.transaction_id and not sess.tx_ended:
-                sess.flags.add("stop_not_seen")  # status skipped past the stop; a late stop corrects
+                sess.flags.add("stop_not_seen")  # status skipped past the stop; a later stop corrects
             close_session(ctx, conn, at)  # occupancy ends when the connector is free
         return
     if status in PLUG_STATUSES:
@@ -218,15 +248,33 @@ def _phase_of(state: str, sess: Session) -> str:
     return sess.phase
 
 
+def _recently_ended(conn: ConnectorState, tx: str, at: int, slack_ms: int) -> bool:
+    """A message of a transaction that already ended on this connector (a re-send)."""
+    span = conn.ended.get(tx)
+    return span is not None and span[0] <= at <= span[1] + slack_ms
+
+
+def _amendable(conn: ConnectorState, tx: str, at: int, slack_ms: int) -> Session | None:
+    """The closed session a later message of its transaction still belongs to: its stop may come
+    after the connector was seen free, and a session closed on an estimate takes anything up to the
+    next plug-in."""
+    last = conn.last_closed
+    if last is None or last.transaction_id != tx or last.tx_ended or at < last.plugged_in_at:
+        return None
+    end = last.unplugged_at if last.unplugged_at is not None else last.last_event_at
+    if at <= end + slack_ms or (conn.session is None and last.flags & ESTIMATED_END):
+        return last
+    return None
+
+
 def on_transaction(ctx: Ctx, conn: ConnectorState, p: TransactionEvent, at: int, station_time: int) -> None:
     sess = conn.session
+    slack = ctx.policy.allowed_lateness_ms
+    tx = p.transaction_id
     if p.event_type == "Started":
-        if sess is None or sess.transaction_id != p.transaction_id:
-            closed = find_closed(conn, p.transaction_id, at, ctx.policy.allowed_lateness_ms)
-            if closed is not None:  # a re-sent start of a session already billed: nothing new
-                closed.flags.add("duplicate_start")
-                return
-        if sess is not None and sess.transaction_id not in (None, p.transaction_id):
+        if (sess is None or sess.transaction_id != tx) and _recently_ended(conn, tx, at, slack):
+            return  # a re-sent start of a transaction already over: nothing new
+        if sess is not None and sess.transaction_id not in (None, tx):
             if not sess.tx_ended:  # the previous stop was lost: the new start is our evidence
                 close_session(ctx, conn, sess.last_event_at, "stop_estimated")
             else:
@@ -235,15 +283,18 @@ def on_transaction(ctx: Ctx, conn: ConnectorState, p: TransactionEvent, at: int,
             sess = None
         if sess is None:
             sess = open_session(ctx, conn, at)
-        elif sess.transaction_id == p.transaction_id:
+        elif sess.transaction_id == tx:
             sess.flags.add("duplicate_start")
-        sess.transaction_id = p.transaction_id
-    elif sess is None or sess.transaction_id != p.transaction_id:
-        closed = find_closed(conn, p.transaction_id, at, ctx.policy.allowed_lateness_ms)
-        if closed is not None:
-            correct(ctx, closed, lambda s: _absorb_transaction(ctx, s, p, at, station_time, late=True), at)
+        sess.transaction_id = tx
+    elif sess is None or sess.transaction_id != tx:
+        closed = _amendable(conn, tx, at, slack)
+        if closed is not None:  # the real stop (or a value) of a session already billed
+            absorb_transaction(ctx, closed, p, at, station_time)
+            if closed.tx_ended:
+                conn.ended[tx] = (closed.plugged_in_at, closed.unplugged_at or at)
+            ctx.emit(closed, closed.unplugged_at or at, kind="bill")
             return
-        if _ended_before(conn, p.transaction_id):
+        if tx in conn.ended:
             return  # after its end, with no new start: never reopens (DOMAIN.md pitfall 4)
         if sess is not None and sess.transaction_id is None:
             sess.flags.add("start_not_seen")  # 2.0.1 Started lost, or 1.6 Start never answered
@@ -252,13 +303,11 @@ def on_transaction(ctx: Ctx, conn: ConnectorState, p: TransactionEvent, at: int,
                 close_session(ctx, conn, sess.last_event_at, "stop_estimated")
             sess = open_session(ctx, conn, at)
             sess.flags.add("start_not_seen")
-        sess.transaction_id = p.transaction_id
-    _absorb_transaction(ctx, sess, p, at, station_time, late=False)
+        sess.transaction_id = tx
+    absorb_transaction(ctx, sess, p, at, station_time)
 
 
-def _absorb_transaction(
-    ctx: Ctx, sess: Session, p: TransactionEvent, at: int, station_time: int, *, late: bool
-) -> None:
+def absorb_transaction(ctx: Ctx, sess: Session, p: TransactionEvent, at: int, station_time: int) -> None:
     sess.touch(at)
     if p.id_token_hash and not sess.id_token_hash:
         sess.id_token_hash = p.id_token_hash
@@ -268,12 +317,17 @@ def _absorb_transaction(
         if sess.last_seq_no is not None and p.seq_no > sess.last_seq_no + 1:
             sess.flags.add("seq_gap")
         sess.last_seq_no = max(p.seq_no, sess.last_seq_no if sess.last_seq_no is not None else p.seq_no)
-    if sess.tx_ended and p.event_type != "Ended" and at > (sess.meter.last_at or at):
+    if sess.tx_ended and p.event_type != "Ended":
         sess.flags.add("updated_after_ended")  # never reopens; nothing after the end counts
         return
     if p.event_type == "Started" and p.meter_wh is not None:
-        sess.meter.start(at, to_mwh(p.meter_wh, "Wh"))
-    absorb_samples(ctx, sess, p.samples, at, station_time, late=late)
+        sess.add_energy(sess.meter.start(at, to_mwh(p.meter_wh, "Wh")))
+    # The state a message reports holds as of its time: charging that starts now owns the energy
+    # its samples show; charging that stops now delivered that energy first.
+    starts_delivery = p.charging_state in ("Charging", "SuspendedEVSE")
+    if starts_delivery and p.charging_state is not None:
+        change_phase(ctx, sess, _phase_of(p.charging_state, sess), at)
+    absorb_samples(ctx, sess, p.samples, at, station_time)
     if p.event_type == "Ended":
         if p.meter_wh is not None:
             sess.add_energy(sess.meter.stop(at, to_mwh(p.meter_wh, "Wh"), ctx.max_power_w))
@@ -282,30 +336,30 @@ def _absorb_transaction(
         sess.stop_reason = p.stopped_reason or "Local"  # 1.6: an absent reason means Local
         if p.stopped_reason in EV_LEFT_REASONS or p.trigger_reason in EV_LEFT_TRIGGERS:
             sess.ev_left_at = at
-        if not late and sess.phase in (CHARGING, SUSPENDED_EVSE, SUSPENDED_EV, PLUGGED):
+        if sess.phase in (CHARGING, SUSPENDED_EVSE, SUSPENDED_EV, PLUGGED):
             change_phase(ctx, sess, IDLE if sess.energy_flowed else PLUGGED, at)
-    elif p.charging_state is not None and not late:
+    elif p.charging_state is not None and not starts_delivery:
         change_phase(ctx, sess, _phase_of(p.charging_state, sess), at)
 
 
 def on_meter_values(ctx: Ctx, conn: ConnectorState, p: MeterValues, at: int, station_time: int) -> None:
     sess = conn.session
     if p.transaction_id is not None and (sess is None or sess.transaction_id != p.transaction_id):
-        # a late value of a billed session, or one after its transaction ended
-        closed = find_closed(conn, p.transaction_id, at, ctx.policy.allowed_lateness_ms)
-        if closed is not None:
-            correct(ctx, closed, lambda s: absorb_samples(ctx, s, p.samples, at, station_time, late=True), at)
+        closed = _amendable(conn, p.transaction_id, at, ctx.policy.allowed_lateness_ms)
+        if closed is not None:  # a value of a billed session that closed without its stop
+            absorb_samples(ctx, closed, p.samples, at, station_time)
+            ctx.emit(closed, closed.unplugged_at or at, kind="bill")
             return
-        if _ended_before(conn, p.transaction_id):
-            return
+        if p.transaction_id in conn.ended:
+            return  # after its transaction ended
     if sess is None:
         return  # meter values of an idle connector (a clock-aligned register reading): no session
     sess.touch(at)
-    absorb_samples(ctx, sess, p.samples, at, station_time, late=False)
+    absorb_samples(ctx, sess, p.samples, at, station_time)
 
 
 def absorb_samples(
-    ctx: Ctx, sess: Session, samples: tuple[SampledValue, ...], at: int, station_time: int, *, late: bool
+    ctx: Ctx, sess: Session, samples: tuple[SampledValue, ...], at: int, station_time: int
 ) -> None:
     if not samples:
         return
@@ -314,17 +368,21 @@ def absorb_samples(
         if s.measurand == ENERGY_REGISTER and s.unit in ("Wh", "kWh"):
             registers.setdefault(sample_time(s.sampled_at, at, station_time), []).append(s)
         elif s.measurand == POWER_MEASURAND and s.phase is None and s.unit in ("W", "kW"):
-            sess.max_power_w = max(sess.max_power_w, s.value * (1000 if s.unit == "kW" else 1))
+            watts = s.value * (1000 if s.unit == "kW" else 1)
+            if watts == watts:  # NaN never raises the peak
+                sess.max_power_w = max(sess.max_power_w, watts)
+    closed = sess.phase == CLOSED
     for t in sorted(registers):
-        mwh = _total_register(registers[t])
-        if mwh is None:
+        reading = _total_register(registers[t])
+        if reading is None:
             continue
+        mwh, res, final = reading
         before_at = sess.meter.last_at
-        rise = sess.meter.sample(t, mwh, ctx.max_power_w)
+        rise = sess.meter.sample(t, mwh, res, ctx.max_power_w, final=final)
         sess.add_energy(rise)
         if rise > 0 and before_at is not None and t - before_at >= 30_000:
             sess.max_power_w = max(sess.max_power_w, rise * 3_600 / (t - before_at))
-        if late:
+        if closed:
             continue
         if rise > 0 and sess.phase in (PLUGGED, SUSPENDED_EV) and not sess.tx_ended:
             sess.flags.add("charging_inferred")  # energy flows though no Charging status said so
@@ -338,70 +396,28 @@ def absorb_samples(
             change_phase(ctx, sess, IDLE, sess.meter.last_increase_at)
 
 
-def _total_register(values: list[SampledValue]) -> int | None:
-    """The total register of one sampling instant: the total if sent, never total + phases."""
-    totals = [v for v in values if v.phase is None]
+def used_by_sessions(s: SampledValue) -> bool:
+    """The samples a session's energy and peak power come from."""
+    return s.measurand in (ENERGY_REGISTER, POWER_MEASURAND)
+
+
+def _total_register(values: list[SampledValue]) -> tuple[int, int, bool] | None:
+    """(milli-Wh, resolution, is the transaction's end reading) of the total register at one
+    sampling instant: the total if sent, never total + phases; a transaction's own Begin/End reading
+    before a periodic one."""
+    totals = [(v, m) for v in values if v.phase is None and (m := register_mwh(v)) is not None]
     if totals:
-        return to_mwh(totals[-1].value, totals[-1].unit)
+        v, m = max(totals, key=lambda vm: (_CONTEXT_RANK.get(vm[0].context, 0), -vm[1]))
+        return m, resolution_mwh(v), v.context == "Transaction.End"
     by_phase = {v.phase: v for v in values}
     for names in THREE_PHASES:
         if all(n in by_phase for n in names):
-            return sum(to_mwh(by_phase[n].value, by_phase[n].unit) for n in names)
+            parts = [register_mwh(by_phase[n]) for n in names]
+            if any(x is None for x in parts):
+                return None
+            total = sum(x for x in parts if x is not None)
+            return total, max(resolution_mwh(by_phase[n]) for n in names), False
     return None
 
 
-# --- corrections -----------------------------------------------------------------------------
-
-
-def find_closed(conn: ConnectorState, transaction_id: str | None, at: int, slack_ms: int) -> Session | None:
-    """The billed session a late event at ``at`` belongs to. The time must fit: transaction ids can
-    come back (a station's counter after a reset, a simulator re-run), and a value from another day
-    must not rewrite an old bill. A session closed on an estimate takes anything up to the next plug-in."""
-    if transaction_id is None:
-        return None
-    for i in range(len(conn.closed) - 1, -1, -1):
-        s = conn.closed[i]
-        if s.transaction_id != transaction_id or at < s.plugged_in_at:
-            continue
-        end = s.unplugged_at if s.unplugged_at is not None else s.last_event_at
-        if at <= end + slack_ms:
-            return s
-        if s.flags & {"stop_estimated", "unplug_estimated", "stop_not_seen"}:
-            nxt = conn.closed[i + 1] if i + 1 < len(conn.closed) else conn.session
-            if nxt is None or at < nxt.plugged_in_at:
-                return s
-    return None
-
-
-def _ended_before(conn: ConnectorState, transaction_id: str) -> bool:
-    """A closed session of this transaction saw its end: later values of it are noise."""
-    for s in conn.closed:
-        if s.transaction_id == transaction_id and s.tx_ended:
-            s.flags.add("updated_after_ended")
-            return True
-    return False
-
-
-def correct(ctx: Ctx, sess: Session, change: Any, at: int) -> None:
-    """Apply a late event to a billed session. The new bill is settled once the station's events up
-    to the current watermark are in, so a burst of late events yields one correction, not one each."""
-    change(sess)
-    if sess.issued is not None and sess.correction_due is None:
-        sess.correction_due = max(ctx.watermark, at)
-
-
-def settle_correction(ctx: Ctx, sess: Session) -> None:
-    """If the bill changed: a credit of the issued one, then the new bill (never an overwrite)."""
-    at, sess.correction_due = sess.correction_due or 0, None
-    issued = sess.issued
-    if issued is None:
-        return
-    candidate = session_record(sess, at, ctx.info, ctx.policy, kind="bill")
-    sess.version -= 1  # a candidate only
-    if all(candidate[k] == issued.record[k] for k in BILL_DIFF_KEYS):
-        return
-    ctx.sessions_out.append(credit_of(issued.record, sess.version + 1, at))
-    sess.version += 1
-    sess.flags.add("corrected")
-    bill = ctx.emit(sess, at, kind="bill")
-    sess.issued = Issued(sess.version, bill)
+__all__ = ["WH_RESOLUTION_MWH", "ConnectorState", "Ctx", "apply", "fire_timers"]

@@ -12,7 +12,7 @@ from typing import Final
 
 from streams.station import StationState
 
-STATE_VERSION: Final = 2
+STATE_VERSION: Final = 3
 
 
 class StateVersionError(RuntimeError):

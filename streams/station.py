@@ -1,10 +1,13 @@
-"""One station's view: de-duplication, event-time order, watermark and timers. Pure.
+"""One station's view: de-duplication, event time, the reorder buffer, routing to connectors. Pure.
 
 All events of a station share a Kafka partition (key = station_id), so one worker owns the
 station and this state. Events wait in a reorder buffer until the station's watermark (the newest
-event time seen, heartbeats included) has passed them by the allowed lateness; then they are
-applied in event-time order. Reorderings within the lateness therefore change nothing, and a replay
-at any speed produces the same records: every time in the output is an event time.
+event time seen, heartbeats included) has passed them by the allowed lateness; then they go to their
+connector in event-time order. An event older than that frontier goes to its connector at once:
+for the connector it is usually still in order (a reconnecting station's queue), and when it is not,
+the connector re-derives its history (:mod:`streams.connector`). Either way the bill is the same as
+for the same events in order, and every time in the output is an event time, so a replay at any
+speed produces the same records.
 """
 
 from __future__ import annotations
@@ -25,21 +28,18 @@ from schemas.events import (
 )
 from streams.billing import StationInfo
 from streams.clock import effective_time
+from streams.connector import DUPLICATE, ConnectorLog, Env, Pending, advance, deliver, settle
+from streams.ledger import Outbox
 from streams.policy import Policy
-from streams.sessions import (
-    ConnectorState,
-    Ctx,
-    fire_timers,
-    on_meter_values,
-    on_status,
-    on_transaction,
-)
 
 FLUSH_SOURCE: Final = "worker-flush"
 """A Heartbeat from this source (written to the log by the worker when a station with buffered
 events has been silent for a while) releases the buffer up to the watermark. Being in the log, it
 replays exactly like the events around it."""
-SEEN_IDS_KEPT: Final = 256  # recent event ids; content-level idempotence covers older re-sends
+SEEN_IDS_KEPT: Final = 256  # recent event ids; connectors recognise older re-sends in their journal
+ORPHANS_KEPT: Final = 64
+TX_CONNECTORS_KEPT: Final = 64
+ZERO_LENGTH_END_RANK: Final = 8
 _STATUS_RANK: Final = {
     "Finishing": 2,
     "Preparing": 4,
@@ -50,9 +50,10 @@ _STATUS_RANK: Final = {
 }
 
 
-def _rank(ev: ChargerEvent) -> int:
+def rank(ev: ChargerEvent) -> int:
     """Tie-break for events with the same time: what ends a session before what starts the next
-    (back-to-back sessions share the instant of unplug and plug-in), then what happens within one."""
+    (back-to-back sessions share the instant of unplug and plug-in), then a status before the
+    meter values of the same instant (a register rise at t says energy flowed *until* t)."""
     p = ev.payload
     if isinstance(p, StationBoot | ConnectionChange):
         return 0
@@ -64,16 +65,10 @@ def _rank(ev: ChargerEvent) -> int:
 
 
 @dataclass(slots=True)
-class Pending:
-    at: int
-    rank: int
-    event_id: str
-    event: ChargerEvent = field(compare=False)
-    clock_flag: str | None = field(default=None, compare=False)
+class Output(Outbox):
+    """What one event released: records to publish, and input refused with the reason."""
 
-    @property
-    def key(self) -> tuple[int, int, str]:
-        return (self.at, self.rank, self.event_id)
+    rejected: list[tuple[ChargerEvent, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -84,51 +79,135 @@ class StationState:
     frontier: int = 0
     buffer: list[Pending] = field(default_factory=list)
     seen: dict[str, None] = field(default_factory=dict)
-    connectors: dict[int, ConnectorState] = field(default_factory=dict)
+    connectors: dict[int, ConnectorLog] = field(default_factory=dict)
     tx_connector: dict[str, int] = field(default_factory=dict)
+    orphans: list[Pending] = field(default_factory=list)  # transaction events before their start
+    offset: int = -1  # the last source offset applied (the shell skips what it re-consumes)
     duplicates: int = 0
     late_events: int = 0
 
-    def connector(self, connector_id: int) -> ConnectorState:
-        conn = self.connectors.get(connector_id)
-        if conn is None:
-            conn = self.connectors[connector_id] = ConnectorState(connector_id)
-        return conn
+    def connector(self, connector_id: int) -> ConnectorLog:
+        log = self.connectors.get(connector_id)
+        if log is None:
+            log = self.connectors[connector_id] = ConnectorLog.new(connector_id)
+        return log
+
+    @property
+    def waiting(self) -> bool:
+        """Something is held until time moves on: buffered events, or a reconciliation."""
+        return bool(self.buffer) or any(log.waiting for log in self.connectors.values())
 
 
-def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Ctx:
-    """Take one event of the station; returns the session records and alerts it released."""
-    ctx = Ctx(state.station_id, state.info, policy, watermark=state.watermark)
+def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
+    """Take one event of the station; returns the records and refusals it released."""
+    out = Output()
     if ev.event_id in state.seen:
         state.duplicates += 1
-        return ctx
+        return out
     state.seen[ev.event_id] = None
     if len(state.seen) > SEEN_IDS_KEPT:
         del state.seen[next(iter(state.seen))]
     at, clock_flag = effective_time(ev.station_time, ev.received_at)
+    p = ev.payload
     if ev.source == FLUSH_SOURCE:
-        _release(state, ctx, state.watermark)  # the station fell silent: nothing more to wait for
-        return ctx
-    if isinstance(ev.payload, ConnectionChange):
-        # The gateway's clock, not the station's: it must not move the station's event time (the
-        # queued events a reconnecting station sends next are older than the reconnect).
-        _apply(state, ctx, Pending(at, 0, ev.event_id, ev, None), late=True)
-        return ctx
-    if isinstance(ev.payload, Heartbeat):
+        _release(state, policy, out, state.watermark)  # the station fell silent: nothing to wait for
+        return out
+    if isinstance(p, StationBoot):  # what the station is: known from now on, for every bill
+        state.info = _info_from_boot(state.info, p, policy)
+    if isinstance(p, Heartbeat | StationBoot):
         state.watermark = max(state.watermark, at)
-    elif at < state.frontier:
-        state.late_events += 1  # beyond the allowed lateness: applied now, corrections if billed
-        _apply(state, ctx, Pending(at, _rank(ev), ev.event_id, ev, clock_flag), late=True)
     else:
-        item = Pending(at, _rank(ev), ev.event_id, ev, clock_flag)
-        _zero_length_transaction(state, item)
-        insort(state.buffer, item, key=lambda p: p.key)
-        state.watermark = max(state.watermark, at)
-    _release(state, ctx, state.watermark - policy.allowed_lateness_ms)
-    return ctx
+        item = Pending(at, rank(ev), ev.event_id, ev, clock_flag)
+        if at >= state.frontier:
+            _zero_length_transaction(state, item)
+            insort(state.buffer, item, key=lambda x: x.key)
+            if not isinstance(p, ConnectionChange):
+                # The gateway's clock, not the station's: a reconnect must not make the queued
+                # events the station sends next look late.
+                state.watermark = max(state.watermark, at)
+        else:
+            state.late_events += 1
+            _route(state, item, _env(state, policy), out)
+    _release(state, policy, out, state.watermark - policy.allowed_lateness_ms)
+    return out
 
 
-ZERO_LENGTH_END_RANK: Final = 8
+def flush(state: StationState, policy: Policy, until: int | None = None) -> Output:
+    """Release everything buffered and run timers up to ``until`` (default: the watermark).
+    For the end of a finite replay; a live stream advances with events and heartbeats instead."""
+    out = Output()
+    _release(state, policy, out, max(state.watermark, until or 0))
+    return out
+
+
+def _env(state: StationState, policy: Policy) -> Env:
+    return Env(state.station_id, state.info, policy)
+
+
+def _release(state: StationState, policy: Policy, out: Output, frontier: int) -> None:
+    env = _env(state, policy)
+    moved = frontier > state.frontier
+    if moved:
+        while state.buffer and state.buffer[0].at <= frontier:
+            _route(state, state.buffer.pop(0), env, out)
+        state.frontier = frontier
+        for log in list(state.connectors.values()):
+            advance(log, env, frontier, out)
+    for log in list(state.connectors.values()):
+        if moved or log.waiting:
+            settle(log, env, state.frontier, out)
+
+
+def _route(state: StationState, item: Pending, env: Env, out: Output) -> None:
+    p = item.event.payload
+    if isinstance(p, ConnectionChange):
+        for log in list(state.connectors.values()):
+            _deliver(state, log, item, env, out)
+        return
+    connector_id = item.event.connector_id
+    tx = p.transaction_id if isinstance(p, TransactionEvent | MeterValues) else None
+    if connector_id == 0 and tx is not None:
+        connector_id = state.tx_connector.get(tx, 0)  # 2.0.1 Updated/Ended without an EVSE
+        if connector_id == 0:
+            _park(state, item, out)
+            return
+    if connector_id == 0:
+        return  # the whole station: faults and availability, not sessions
+    _deliver(state, state.connector(connector_id), item, env, out)
+    if isinstance(p, TransactionEvent) and p.event_type == "Started":
+        state.tx_connector[p.transaction_id] = connector_id
+        if len(state.tx_connector) > TX_CONNECTORS_KEPT:
+            del state.tx_connector[next(iter(state.tx_connector))]
+        waiting = [o for o in state.orphans if _tx_of(o) == p.transaction_id]
+        state.orphans = [o for o in state.orphans if _tx_of(o) != p.transaction_id]
+        for orphan in waiting:
+            _deliver(state, state.connector(connector_id), orphan, env, out)
+
+
+def _deliver(state: StationState, log: ConnectorLog, item: Pending, env: Env, out: Output) -> None:
+    refused = deliver(log, item, env, out, state.watermark)
+    if refused == DUPLICATE:
+        state.duplicates += 1
+    elif refused is not None:
+        out.rejected.append((item.event, refused))
+
+
+def _tx_of(item: Pending) -> str | None:
+    p = item.event.payload
+    return p.transaction_id if isinstance(p, TransactionEvent | MeterValues) else None
+
+
+def _park(state: StationState, item: Pending, out: Output) -> None:
+    """A transaction event that names no connector, before its start: kept until the start comes."""
+    if any(o.key == item.key for o in state.orphans):
+        state.duplicates += 1
+        return
+    insort(state.orphans, item, key=lambda x: x.key)
+    if len(state.orphans) > ORPHANS_KEPT:
+        dropped = state.orphans.pop(0)
+        out.rejected.append(
+            (dropped.event, f"transaction {_tx_of(dropped)} names no connector and never started here")
+        )
 
 
 def _zero_length_transaction(state: StationState, item: Pending) -> None:
@@ -151,67 +230,6 @@ def _zero_length_transaction(state: StationState, item: Pending) -> None:
             ended.rank = ZERO_LENGTH_END_RANK
             state.buffer.sort(key=lambda x: x.key)
             return
-
-
-def flush(state: StationState, policy: Policy, until: int | None = None) -> Ctx:
-    """Release everything buffered and fire timers up to ``until`` (default: the watermark).
-    For the end of a finite replay; a live stream advances with events and heartbeats instead."""
-    ctx = Ctx(state.station_id, state.info, policy, watermark=state.watermark)
-    _release(state, ctx, max(state.watermark, until or 0))
-    return ctx
-
-
-def _release(state: StationState, ctx: Ctx, frontier: int) -> None:
-    if frontier <= state.frontier:
-        if any(c.correction_due is not None for conn in state.connectors.values() for c in conn.closed):
-            for conn in state.connectors.values():
-                fire_timers(ctx, conn, state.frontier)
-        return
-    while state.buffer and state.buffer[0].at <= frontier:
-        _apply(state, ctx, state.buffer.pop(0), late=False)
-    state.frontier = frontier
-    for conn in list(state.connectors.values()):
-        fire_timers(ctx, conn, frontier)
-
-
-def _apply(state: StationState, ctx: Ctx, item: Pending, *, late: bool) -> None:
-    ev, at, p = item.event, item.at, item.event.payload
-    if isinstance(p, StationBoot):
-        state.info = ctx.info = _info_from_boot(state.info, p, ctx.policy)
-        return
-    if isinstance(p, ConnectionChange):
-        if not p.connected:
-            for conn in state.connectors.values():
-                if conn.session is not None:
-                    conn.session.flags.add("station_offline")
-        return
-    connector_id = ev.connector_id
-    tx = p.transaction_id if isinstance(p, TransactionEvent | MeterValues) else None
-    if connector_id == 0 and tx is not None:
-        connector_id = state.tx_connector.get(tx, 0)  # 2.0.1 Updated/Ended without an EVSE
-    if connector_id == 0:
-        return  # the whole station: faults and availability, not sessions
-    conn = state.connector(connector_id)
-    if not late:
-        fire_timers(ctx, conn, at)
-    if isinstance(p, StatusChange):
-        if not late:  # a status older than what was applied says nothing about now
-            on_status(ctx, conn, p.status, at)
-    elif isinstance(p, TransactionEvent):
-        if p.event_type == "Started":
-            state.tx_connector[p.transaction_id] = connector_id
-            _forget_old_transactions(state)
-        on_transaction(ctx, conn, p, at, ev.station_time)
-    elif isinstance(p, MeterValues):
-        on_meter_values(ctx, conn, p, at, ev.station_time)
-    if item.clock_flag is not None and conn.session is not None:
-        conn.session.flags.add(item.clock_flag)
-
-
-def _forget_old_transactions(state: StationState) -> None:
-    if len(state.tx_connector) > 64:
-        for key in list(state.tx_connector)[:-32]:
-            del state.tx_connector[key]
 
 
 def _info_from_boot(old: StationInfo, p: StationBoot, policy: Policy) -> StationInfo:

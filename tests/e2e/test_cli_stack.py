@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chargestream.kafka_local import free_port, port_free
+from tests.cli_text import plain
 from tests.conftest import CACHE_DIR
 
 CLI = [sys.executable, "-m", "chargestream.cli"]
@@ -61,7 +62,7 @@ def test_up_simulate_sql_status_down(stack_env: dict[str, str]) -> None:
     state = Path(stack_env["CHARGESTREAM_STATE_DIR"])
     up = _cli(stack_env, "up")
     assert up.returncode == 0, up.stderr + up.stdout
-    assert "ready in" in up.stdout
+    assert "ready in" in plain(up.stdout)
     pids = _pids(state)
     assert len(pids) >= 2
 
@@ -86,14 +87,14 @@ def test_up_simulate_sql_status_down(stack_env: dict[str, str]) -> None:
     assert out == f"8\t{sum(t['energy_wh'] for t in truth)}"
 
     write = _cli(stack_env, "sql", "DROP TABLE chargestream.billing_records")
-    assert write.returncode == 1 and "read-only" in write.stderr
+    assert write.returncode == 1 and "read-only" in plain(write.stderr)
 
     st = _cli(stack_env, "status")
     assert st.returncode == 0
     assert st.stdout.count("running") >= 2, st.stdout
 
     down = _cli(stack_env, "down")
-    assert down.returncode == 0 and "stopped:" in down.stdout
+    assert down.returncode == 0 and "stopped:" in plain(down.stdout)
     time.sleep(0.5)
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], (
@@ -120,7 +121,7 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
         res = _cli(env, "up", timeout=60)
     assert res.returncode == 2
     lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-    assert "in use" in res.stderr and "CHARGESTREAM_KAFKA_PORT" in res.stderr
+    assert "in use" in plain(res.stderr) and "CHARGESTREAM_KAFKA_PORT" in plain(res.stderr)
     assert len(lines) <= 3, res.stderr  # one message (rich may wrap it)
     assert not _pids(tmp_path / "state")
 
@@ -133,7 +134,7 @@ def test_no_java_is_one_clear_line(tmp_path: Path) -> None:
     env.pop("CHARGESTREAM_KAFKA_BOOTSTRAP", None)
     res = _cli(env, "up", timeout=60)
     assert res.returncode == 2
-    assert "java not found" in res.stderr and "openjdk-17" in res.stderr
+    assert "java not found" in plain(res.stderr) and "openjdk-17" in plain(res.stderr)
 
 
 def test_maven_unreachable_is_one_clear_line(tmp_path: Path) -> None:
@@ -148,5 +149,7 @@ def test_maven_unreachable_is_one_clear_line(tmp_path: Path) -> None:
     )
     res = _cli(env, "kafka", "fetch", timeout=120)
     assert res.returncode == 2
-    assert "could not fetch the Kafka" in res.stderr and "CHARGESTREAM_KAFKA_BOOTSTRAP" in res.stderr
+    assert "could not fetch the Kafka" in plain(res.stderr) and "CHARGESTREAM_KAFKA_BOOTSTRAP" in plain(
+        res.stderr
+    )
     assert not list((tmp_path / "cache").glob("kafka/jars-*/*.jar"))

@@ -19,6 +19,7 @@ MIN = 60_000
 class Run:
     sessions: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[tuple[ChargerEvent, str]] = field(default_factory=list)
 
     @property
     def bills(self) -> list[dict[str, Any]]:
@@ -45,15 +46,16 @@ def run(events: Iterable[ChargerEvent], policy: Policy | None = None, *, flush_e
     for ev in events:
         raw = stored.get(ev.station_id)
         state = load_state(raw) if raw else StationState(ev.station_id)
-        ctx = process(state, ev, policy)
+        released = process(state, ev, policy)
         stored[ev.station_id] = dump_state(state)
-        out.sessions += ctx.sessions_out
-        out.alerts += ctx.alerts_out
+        out.sessions += released.sessions
+        out.alerts += released.alerts
+        out.rejected += released.rejected
     if flush_end:
         for raw in stored.values():
-            ctx = flush(load_state(raw), policy)
-            out.sessions += ctx.sessions_out
-            out.alerts += ctx.alerts_out
+            released = flush(load_state(raw), policy)
+            out.sessions += released.sessions
+            out.alerts += released.alerts
     return out
 
 

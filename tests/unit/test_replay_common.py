@@ -21,6 +21,7 @@ from producers.replay.common import (
     wh_from_kwh,
     zone_local,
 )
+from tests.cli_text import plain
 from tests.unit.test_replay_events import T0, H, session
 
 
@@ -148,8 +149,8 @@ def test_cli_dry_run_reports_and_writes_truth(tmp_path: Path, monkeypatch: pytes
     truth = tmp_path / "truth.jsonl"
     result = CliRunner().invoke(app, ["replay", str(_acn_file(tmp_path)), "--dry-run", "--truth", str(truth)])
     assert result.exit_code == 0, result.output
-    assert "format acn (guessed" in result.output and "sessions replayed" in result.output
-    assert "unparseable" in result.output and "dropped" in result.output
+    assert "format acn (guessed" in plain(result.output) and "sessions replayed" in plain(result.output)
+    assert "unparseable" in plain(result.output) and "dropped" in plain(result.output)
     (line,) = [json.loads(x) for x in truth.read_text().splitlines()]
     assert line["energy_wh"] == 7_877 and line["expected_idle_minutes"] == pytest.approx(253.15)
 
@@ -157,13 +158,18 @@ def test_cli_dry_run_reports_and_writes_truth(tmp_path: Path, monkeypatch: pytes
 def test_cli_refuses_an_unknown_format_and_a_missing_file(tmp_path: Path) -> None:
     runner = CliRunner()
     bad = runner.invoke(app, ["replay", str(_acn_file(tmp_path)), "--format", "xls", "--dry-run"])
-    assert bad.exit_code == 2 and "unknown format" in bad.output
+    assert bad.exit_code == 2 and "unknown format" in plain(bad.output)
     unnamed = tmp_path / "sessions.json"
     unnamed.write_text("{}")
     guess = runner.invoke(app, ["replay", str(unnamed), "--dry-run"])
-    assert guess.exit_code == 2 and "--format" in guess.output
+    assert guess.exit_code == 2 and "--format" in plain(guess.output)
     missing = runner.invoke(app, ["replay", str(tmp_path / "nope.csv"), "--dry-run"])
-    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert missing.exit_code == 2 and "does not exist" in plain(missing.output)
+    # whatever the terminal's width and the path's length
+    deep = tmp_path.joinpath(*["a-rather-long-directory-name"] * 6) / "nope.csv"
+    for columns in ("40", "200"):
+        narrow = CliRunner(env={"COLUMNS": columns}).invoke(app, ["replay", str(deep), "--dry-run"])
+        assert narrow.exit_code == 2 and "does not exist" in plain(narrow.output)
 
 
 @pytest.mark.parametrize("fmt", ["acn", "boulder", "dundee", "paloalto"])
@@ -173,4 +179,4 @@ def test_a_file_of_another_kind_is_one_clear_error(tmp_path: Path, fmt: str) -> 
     with pytest.raises(ReplayFileError, match="not JSON" if fmt == "acn" else "no column"):
         load(other, fmt)
     result = CliRunner().invoke(app, ["replay", str(other), "--format", fmt, "--dry-run"])
-    assert result.exit_code == 2 and f"--format {fmt} right?" in result.output
+    assert result.exit_code == 2 and f"--format {fmt} right?" in plain(result.output)
