@@ -79,6 +79,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "charging_periods",
         "version",
         "emitted_at",
+        "is_deleted",
     ),
     "billing_ledger": (
         "session_id",
@@ -197,6 +198,17 @@ def event_rows(ev: ChargerEvent) -> Iterator[tuple[str, Row]]:
     )
 
 
+def _costs(rec: dict[str, Any], zero: Decimal) -> tuple[Decimal, ...]:
+    return (
+        rec["cost_energy"],
+        rec["cost_time"],
+        rec["cost_parking"],
+        rec["cost_flat"],
+        rec["cost_total"],
+        rec.get("cost_total_incl_vat") or zero,
+    )
+
+
 def session_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
     # is_final decides what a bill is: v1 records have no type, and a writer that leaves the v2 field
     # out gets its default "update".
@@ -216,7 +228,10 @@ def session_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
         ),
     )
     zero = Decimal(0)
-    if kind == "bill":
+    if kind in ("bill", "credit"):
+        # A credit cancels the session's bill: a deleted row of its (higher) version, which
+        # billing_records FINAL drops; a new bill, of a higher version still, brings the session back.
+        credit = kind == "credit"
         yield (
             "billing_records",
             (
@@ -231,22 +246,18 @@ def session_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
                 _dt(rec.get("charging_started_at")),
                 _dt(rec.get("charging_ended_at")),
                 _dt(rec.get("unplugged_at")),
-                rec["energy_wh"],
+                0 if credit else rec["energy_wh"],
                 rec["charging_minutes"],
                 rec["idle_minutes"],
                 rec["max_power_kw"],
-                rec["cost_energy"],
-                rec["cost_time"],
-                rec["cost_parking"],
-                rec["cost_flat"],
-                rec["cost_total"],
-                rec.get("cost_total_incl_vat") or zero,
+                *((zero,) * 6 if credit else _costs(rec, zero)),
                 rec["currency"],
                 rec.get("stop_reason") or "",
                 rec.get("quality_flags") or [],
                 rec.get("charging_periods") or "[]",
                 rec["version"],
                 _dt(rec["emitted_at"]),
+                1 if credit else 0,
             ),
         )
     if kind in ("bill", "credit"):

@@ -7,8 +7,8 @@ the order of readings that share an instant does not matter.
 Every reading has a resolution: the place value of its last digit ("109" is 1 Wh, "60.48" 0.01 Wh,
 "12.345" kWh 1 Wh). Two readings that differ by less than the coarser resolution are the same
 register value written twice (a decimal sample, then the integer ``meterStop`` that rounds or
-truncates it), never a reset. Of two such readings the finer one stands, the newer one when they
-are equally fine; the transaction's own readings (``meterStart``, ``meterStop``, a
+truncates it), never a reset: a lower one stands only if it is finer, or of the same instant; the
+transaction's own readings (``meterStart``, ``meterStop``, a
 ``Transaction.End`` sample) outrank the samples: they are what the transaction says it billed, and
 they are the segment's ends whenever the samples agree with them to within the resolution. Readings
 of one instant are taken as one set, so their order never matters.
@@ -182,7 +182,9 @@ class Meter:
             self.origin_mwh = mwh
             self._set_last(at, mwh, res, final)
             return
-        if abs(rise) < tolerance:  # the same register value, written at another resolution
+        if abs(rise) < tolerance and not (rise > 0 and at > self.last_at and not self.last_final):
+            # The same register value written at another resolution (a later, higher reading is a
+            # rise all the same: 2.0.1 numbers lose their trailing zeros, 0.020 kWh reads 0.02).
             if self._outranks(at, mwh, res, final):
                 self._set_last(at, mwh, res, final)
             return

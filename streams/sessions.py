@@ -352,6 +352,8 @@ def on_meter_values(ctx: Ctx, conn: ConnectorState, p: MeterValues, at: int, sta
             return
         if p.transaction_id in conn.ended:
             return  # after its transaction ended
+        if sess is not None and sess.transaction_id is not None:
+            return  # another transaction's value (the next one's begin, ordered before its start)
     if sess is None:
         return  # meter values of an idle connector (a clock-aligned register reading): no session
     sess.touch(at)

@@ -39,29 +39,44 @@ replays exactly like the events around it."""
 SEEN_IDS_KEPT: Final = 256  # recent event ids; connectors recognise older re-sends in their journal
 ORPHANS_KEPT: Final = 64
 TX_CONNECTORS_KEPT: Final = 64
-ZERO_LENGTH_END_RANK: Final = 8
+# The order of events that share an instant. Energy readings first: a register rise at t says
+# energy flowed *until* t, so it belongs to the charging that a status at t may end. Then what ends a
+# session before what starts the next (back-to-back sessions share the instant of unplug and
+# plug-in; a transaction's begin readings follow its start), then what starts delivery, then what
+# says delivery stopped.
+READINGS_RANK: Final = 1
+_TRANSACTION_RANK: Final = {"Ended": 2, "Started": 6}
+BEGIN_READINGS_RANK: Final = 7
 _STATUS_RANK: Final = {
-    "Finishing": 2,
-    "Preparing": 4,
-    "Occupied": 4,
-    "Charging": 6,
-    "SuspendedEV": 6,
-    "SuspendedEVSE": 6,
+    "Finishing": 3,
+    "Preparing": 5,
+    "Occupied": 5,
+    "Charging": 8,
+    "SuspendedEVSE": 8,
+    "SuspendedEV": 9,
 }
+_OTHER_STATUS_RANK: Final = 4  # Available, Unavailable, Faulted, Reserved
+_CHARGING_STATE_RANK: Final = {"Charging": 8, "SuspendedEVSE": 8}
+_STOPPED_STATE_RANK: Final = 9  # SuspendedEV, EVConnected, Idle
+ZERO_LENGTH_END_RANK: Final = 10
 
 
 def rank(ev: ChargerEvent) -> int:
-    """Tie-break for events with the same time: what ends a session before what starts the next
-    (back-to-back sessions share the instant of unplug and plug-in), then a status before the
-    meter values of the same instant (a register rise at t says energy flowed *until* t)."""
+    """Tie-break for events with the same time (see the order above)."""
     p = ev.payload
     if isinstance(p, StationBoot | ConnectionChange):
         return 0
     if isinstance(p, TransactionEvent):
-        return {"Ended": 1, "Started": 5}.get(p.event_type, 7)
+        if p.event_type in _TRANSACTION_RANK:
+            return _TRANSACTION_RANK[p.event_type]
+        if p.charging_state is None:
+            return READINGS_RANK
+        return _CHARGING_STATE_RANK.get(p.charging_state, _STOPPED_STATE_RANK)
     if isinstance(p, StatusChange):
-        return _STATUS_RANK.get(p.status, 3)  # Available, Unavailable, Faulted, Reserved: 3
-    return 7
+        return _STATUS_RANK.get(p.status, _OTHER_STATUS_RANK)
+    if isinstance(p, MeterValues) and p.samples and all(s.context == "Transaction.Begin" for s in p.samples):
+        return BEGIN_READINGS_RANK
+    return READINGS_RANK
 
 
 @dataclass(slots=True)
@@ -82,6 +97,7 @@ class StationState:
     connectors: dict[int, ConnectorLog] = field(default_factory=dict)
     tx_connector: dict[str, int] = field(default_factory=dict)
     orphans: list[Pending] = field(default_factory=list)  # transaction events before their start
+    held: list[Pending] = field(default_factory=list)  # late events of one instant, until it is whole
     offset: int = -1  # the last source offset applied (the shell skips what it re-consumes)
     duplicates: int = 0
     late_events: int = 0
@@ -95,7 +111,7 @@ class StationState:
     @property
     def waiting(self) -> bool:
         """Something is held until time moves on: buffered events, or a reconciliation."""
-        return bool(self.buffer) or any(log.waiting for log in self.connectors.values())
+        return bool(self.buffer or self.held) or any(log.waiting for log in self.connectors.values())
 
 
 def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
@@ -109,8 +125,9 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
         del state.seen[next(iter(state.seen))]
     at, clock_flag = effective_time(ev.station_time, ev.received_at)
     p = ev.payload
-    if ev.source == FLUSH_SOURCE:
-        _release(state, policy, out, state.watermark)  # the station fell silent: nothing to wait for
+    if ev.source == FLUSH_SOURCE:  # the station fell silent: nothing more to wait for
+        _release_held(state, _env(state, policy), out)
+        _release(state, policy, out, state.watermark)
         return out
     if isinstance(p, StationBoot):  # what the station is: known from now on, for every bill
         state.info = _info_from_boot(state.info, p, policy)
@@ -127,15 +144,33 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
                 state.watermark = max(state.watermark, at)
         else:
             state.late_events += 1
-            _route(state, item, _env(state, policy), out)
+            _hold(state, item, _env(state, policy), out)
     _release(state, policy, out, state.watermark - policy.allowed_lateness_ms)
     return out
+
+
+def _hold(state: StationState, item: Pending, env: Env, out: Output) -> None:
+    """Late events go on at once, but those of one instant together, in their order: a queue
+    delivered after the watermark sends the events of an instant in any order too."""
+    if state.held and item.at < state.held[0].at:
+        _route(state, item, env, out)  # older than the instant held: out of order in any case
+        return
+    if state.held and item.at > state.held[0].at:
+        _release_held(state, env, out)
+    insort(state.held, item, key=lambda x: x.key)
+
+
+def _release_held(state: StationState, env: Env, out: Output) -> None:
+    held, state.held = state.held, []
+    for item in held:
+        _route(state, item, env, out)
 
 
 def flush(state: StationState, policy: Policy, until: int | None = None) -> Output:
     """Release everything buffered and run timers up to ``until`` (default: the watermark).
     For the end of a finite replay; a live stream advances with events and heartbeats instead."""
     out = Output()
+    _release_held(state, _env(state, policy), out)
     _release(state, policy, out, max(state.watermark, until or 0))
     return out
 
@@ -148,6 +183,7 @@ def _release(state: StationState, policy: Policy, out: Output, frontier: int) ->
     env = _env(state, policy)
     moved = frontier > state.frontier
     if moved:
+        _release_held(state, env, out)
         while state.buffer and state.buffer[0].at <= frontier:
             _route(state, state.buffer.pop(0), env, out)
         state.frontier = frontier

@@ -31,12 +31,19 @@ class Run:
         return only
 
     def current_bills(self) -> list[dict[str, Any]]:
-        """The newest bill per session (what billing_records FINAL shows)."""
-        newest: dict[str, dict[str, Any]] = {}
-        for r in self.bills:
-            if r["session_id"] not in newest or r["version"] > newest[r["session_id"]]["version"]:
-                newest[r["session_id"]] = r
-        return list(newest.values())
+        return current_bills(self.sessions)
+
+
+def current_bills(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What billing_records FINAL shows: per session the bill, unless a newer credit (or void)
+    cancelled it."""
+    newest: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r["record_type"] == "update" and r["state"] != "void":
+            continue
+        if r["session_id"] not in newest or r["version"] > newest[r["session_id"]]["version"]:
+            newest[r["session_id"]] = r
+    return [r for r in newest.values() if r["record_type"] == "bill"]
 
 
 def run(events: Iterable[ChargerEvent], policy: Policy | None = None, *, flush_end: bool = True) -> Run:

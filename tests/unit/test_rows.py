@@ -77,8 +77,12 @@ def test_only_bills_are_billing_rows_and_bills_and_credits_go_to_the_ledger() ->
         "cost_total": Decimal(-2),
     }
     rows = rows_for("sessions", credit)
-    assert [t for t, _ in rows] == ["session_updates", "billing_ledger"]  # a credit never replaces a bill
-    ledger = rows[1][1]
+    # a credit deletes the session's current bill (a later bill, of a higher version, brings it back)
+    assert [t for t, _ in rows] == ["session_updates", "billing_records", "billing_ledger"]
+    deleted = rows[1][1]
+    assert deleted[COLUMNS["billing_records"].index("is_deleted")] == 1
+    assert deleted[COLUMNS["billing_records"].index("energy_wh")] == 0
+    ledger = rows[2][1]
     assert ledger[COLUMNS["billing_ledger"].index("record_type")] == "credit"
     assert ledger[COLUMNS["billing_ledger"].index("cost_total")] == Decimal(-2)
 

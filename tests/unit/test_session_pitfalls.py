@@ -322,3 +322,95 @@ def test_a_transaction_id_used_again_days_later_is_a_new_session_not_a_correctio
     result = run(first + again)
     assert [r["record_type"] for r in result.sessions if r["record_type"] != "update"] == ["bill", "bill"]
     assert sorted(b["energy_wh"] for b in result.current_bills()) == [500, 2_000]
+
+
+def test_7b_a_meter_stop_that_rounds_the_last_decimal_sample_is_no_reset_and_no_drop() -> None:
+    s = Station()
+    evs = [
+        s.ev(0, StatusChange("Preparing")),
+        s.ev(
+            1, TransactionEvent("Started", "tx", meter_wh=0, samples=(wh(1, 0, context="Transaction.Begin"),))
+        ),
+        s.ev(1, StatusChange("Charging")),
+        s.ev(2, MeterValues((wh(2, 60.48),), "tx")),
+        s.ev(3, MeterValues((wh(3, 109.05),), "tx")),
+        s.ev(
+            4,
+            TransactionEvent(
+                "Ended",
+                "tx",
+                meter_wh=109,
+                samples=(wh(1, 0, context="Transaction.Begin"), wh(4, 109, context="Transaction.End")),
+            ),
+        ),
+        s.ev(4.5, StatusChange("Available")),
+    ]
+    bill = run(evs, Policy(min_billable_wh=0)).bill
+    assert bill["energy_wh"] == 109  # was 218: the stop was taken for a reset and counted again
+    assert not {"meter_reset", "meter_swap", "meter_stop_below_last"} & set(bill["quality_flags"])
+
+
+def test_7c_a_transaction_end_reading_below_a_decimal_sample_is_the_same_value() -> None:
+    s = Station()
+    evs = [*_charge(s, "tx", 0, 0, []), s.ev(10, MeterValues((wh(10, 190.27),), "tx"))]
+    evs += [
+        s.ev(15, MeterValues((wh(15, 190, context="Transaction.End"),), "tx")),
+        *_finish(s, "tx", 15, 190),
+    ]
+    bill = run(evs, Policy(min_billable_wh=0)).bill
+    assert bill["energy_wh"] == 190 and "meter_reset" not in bill["quality_flags"]
+
+
+def test_7d_a_real_drop_on_a_dc_charger_is_not_taken_for_a_reset() -> None:
+    """A reading 5 Wh lower a minute later (a glitch) at 350 kW: reachable from zero, but the register
+    did not fall by more than it shows, so it is no reset (that would count 8 kWh twice): counting
+    resumes from it, flagged."""
+    s = Station()
+    evs = [*_charge(s, "tx", 0, 0, [4_000, 8_000]), s.ev(11, MeterValues((wh(11, 7_995),), "tx"))]
+    evs += [s.ev(12, MeterValues((wh(12, 9_000),), "tx")), *_finish(s, "tx", 13, 9_000)]
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 9_005 and "meter_reset" not in bill["quality_flags"]
+    assert "meter_swap" in bill["quality_flags"]
+
+
+def test_2d_a_lost_stop_is_billed_at_available_while_the_station_keeps_talking() -> None:
+    s = Station()
+    evs = [*_charge(s, "tx", 0, 1_000, [3_000, 6_000]), s.ev(11, StatusChange("SuspendedEV"))]
+    evs.append(s.ev(31, StatusChange("Available")))
+    evs += [s.ev(31 + 5 * k, StatusChange("Available"), 2) for k in range(1, 60)]  # hours of talk
+    (bill,) = run(evs, flush_end=False).current_bills()
+    assert bill["energy_wh"] == 6_000 and bill["unplugged_at"] == T0 + 31 * MIN
+    assert bill["idle_minutes"] == 20 and "stop_not_seen" in bill["quality_flags"]
+
+
+def test_station_offline_is_flagged_only_on_sessions_open_at_the_disconnect() -> None:
+    from schemas.events import ConnectionChange
+
+    s = Station()
+    evs = _charge(s, "tx", 0, 1_000, [2_000]) + _finish(s, "tx", 10, 3_000)
+    evs.append(s.ev(11.5, ConnectionChange(False, "ping timeout"), 0))  # 60 s after the unplug
+    evs.append(s.ev(20, StatusChange("Available"), 2))
+    assert "station_offline" not in run(evs).bill["quality_flags"]
+    during = _charge(s, "tx2", 30, 3_000, [2_000])
+    during.append(s.ev(38, ConnectionChange(False, "ping timeout"), 0))
+    during += _finish(s, "tx2", 40, 5_000)
+    bills = sorted(run(evs + during).current_bills(), key=lambda b: b["plugged_in_at"])
+    assert "station_offline" in bills[1]["quality_flags"]
+
+
+def test_ocpp201_charging_state_charging_is_not_an_inferred_charge() -> None:
+    s = Station(source="ocpp2.0.1")
+    evs = [
+        s.ev(
+            0, TransactionEvent("Started", "t", seq_no=0, charging_state="EVConnected", samples=(wh(0, 100),))
+        ),
+        s.ev(1, TransactionEvent("Updated", "t", seq_no=1, charging_state="Charging", samples=(wh(1, 400),))),
+        s.ev(30, TransactionEvent("Updated", "t", seq_no=2, samples=(wh(30, 5_000),))),
+        s.ev(
+            31,
+            TransactionEvent("Ended", "t", seq_no=3, samples=(wh(31, 5_100),), trigger_reason="EVDeparted"),
+        ),
+        s.ev(31, StatusChange("Available")),
+    ]
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 5_000 and "charging_inferred" not in bill["quality_flags"]
