@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from streams.policy import Policy
 from streams.session_model import IDLE, Session
-from streams.tariffs import ChargingPeriod, TariffNotActiveError, cdr_totals, price_session
+from streams.tariffs import ChargingPeriod, TariffNotActiveError, cdr_totals, parse_tariff, price_session
 from streams.tariffs.session import CdrDimension, CdrDimensionType
 
 ZERO: Final = Decimal("0.0000")
@@ -161,8 +161,18 @@ def session_record(
         "stop_reason": sess.stop_reason if final else None,
         "quality_flags": sorted(flags),
         "charging_periods": periods,
+        "priced_with": priced_with(sess.tariff_id, info, policy) if final else "",
         "emitted_at": at,
     }
+
+
+def priced_with(tariff_id: str | None, info: StationInfo, policy: Policy) -> str:
+    """What a bill was priced with, kept in the bill: the tariff as configured then, and the time
+    zone its time restrictions were read in. A CDR re-prices from this, never from today's file."""
+    raw = policy.tariff_json.get(tariff_id or "")
+    if raw is None:
+        return ""
+    return json.dumps({"tariff": raw, "time_zone": info.time_zone}, sort_keys=True, separators=(",", ":"))
 
 
 BILL_DIFF_KEYS: Final = (
@@ -193,13 +203,22 @@ def credit_of(bill: dict[str, Any], version: int, at: int) -> dict[str, Any]:
 
 
 def cdr(bill: dict[str, Any], info: StationInfo, policy: Policy) -> dict[str, Any]:
-    """An OCPI 2.2.1 CDR object for a bill record (from the record alone: any session, any time)."""
+    """An OCPI 2.2.1 CDR object for a bill record, from the record alone: the tariff and time zone
+    it was priced with travel in the bill (``priced_with``); ``policy`` serves only bills from before
+    they did (sessions v2), priced with the tariff configured today."""
     from streams.tariffs import parse_charging_periods
 
     periods = parse_charging_periods(json.loads(bill["charging_periods"] or "[]"))
-    tariff = policy.tariffs.get(bill.get("tariff_id") or "")
+    snapshot = json.loads(bill.get("priced_with") or "{}")
+    if snapshot:
+        raw_tariff: dict[str, Any] = snapshot["tariff"]
+        time_zone: str = snapshot["time_zone"]
+    else:
+        configured = policy.tariffs.get(bill.get("tariff_id") or "")
+        raw_tariff = policy_tariff_json(policy, configured.id) if configured else {}
+        time_zone = info.time_zone
+    tariff = parse_tariff(raw_tariff) if raw_tariff else None
     end = bill["unplugged_at"] or bill["emitted_at"]
-    raw_tariff = policy_tariff_json(policy, tariff.id) if tariff else {}
     doc: dict[str, Any] = {
         "country_code": raw_tariff.get("country_code"),
         "party_id": raw_tariff.get("party_id"),
@@ -236,7 +255,7 @@ def cdr(bill: dict[str, Any], info: StationInfo, policy: Policy) -> dict[str, An
         "last_updated": _iso(bill["emitted_at"]),
     }
     if tariff is not None and periods and "not_billable" not in bill.get("quality_flags", []):
-        result = price_session(tariff, periods, datetime.fromtimestamp(end / 1000, UTC), info.time_zone)
+        result = price_session(tariff, periods, datetime.fromtimestamp(end / 1000, UTC), time_zone)
         totals = cdr_totals(result)
         for key, value in totals.items():
             doc[key] = (

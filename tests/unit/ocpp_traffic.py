@@ -2,10 +2,11 @@
 and 2.0.1 payloads turned into canonical events by the gateway's own normalisation.
 
 What varies: the register's start and rises in milli-Wh, sampling intervals, each reading's unit
-(Wh or kWh) and decimals, the charger's rounding (down, half up, up: one firmware rounds one way), a charge that ends with the last rising
-sample and the "charging stopped" status at the same instant, idle samples that repeat the register
-at another resolution, a stop with or without repeated transactionData, a Transaction.End reading
-sent before or after the stop, and the order of every group of events that share a timestamp.
+(Wh or kWh) and decimals, the charger's rounding (down, half up, up: one firmware rounds one way),
+a charge that ends with the last rising sample and the "charging stopped" status at one instant,
+idle samples that repeat the register at another resolution, a stop with or without repeated
+transactionData, a Transaction.End reading sent before or after the stop, and the order of every
+group of events that share a timestamp.
 
 The truth is what the transaction itself states: 1.6 bills meterStop - meterStart, 2.0.1 the
 Transaction.End reading minus the Transaction.Begin reading; idle runs from the end of charging to

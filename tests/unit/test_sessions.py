@@ -186,3 +186,23 @@ def test_cdr_export_matches_the_bill() -> None:
         "PARKING_TIME",
     ]
     assert json.loads(json.dumps(doc)) == doc  # plain JSON
+
+
+def test_a_cdr_reproduces_its_bill_after_the_tariff_is_edited() -> None:
+    policy = _policy()
+    bill = run(_session_16(Station()), policy).bill
+    dearer = {
+        **TARIFF,
+        "elements": [{"price_components": [{"type": "ENERGY", "price": 0.99, "vat": 19.0, "step_size": 1}]}],
+    }
+    edited = _policy()
+    edited = Policy(
+        **{**edited.__dict__, "tariffs": {"T1": parse_tariff(dearer)}, "tariff_json": {"T1": dearer}}
+    )
+    info = StationInfo(site_id="north", time_zone="UTC")  # and the site's time zone changed too
+    doc = cdr(bill, info, edited)
+    assert doc["total_cost"] == {
+        "excl_vat": float(bill["cost_total"]),
+        "incl_vat": float(bill["cost_total_incl_vat"]),
+    }
+    assert doc["tariffs"] == [TARIFF]
