@@ -16,34 +16,19 @@ than the checkpoint is too late to change anything and is refused with the reaso
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import pickle
 from dataclasses import dataclass, field
-from typing import Final, cast
+from typing import Final
 
-from schemas.events import ChargerEvent, MeterValues, TransactionEvent
+from schemas.events import MeterValues, TransactionEvent
 from streams.billing import StationInfo
-from streams.journal import Journal, Key
+from streams.journal import Journal, Key, Pending
 from streams.ledger import Collector, Discard, Ledger, Live, Outbox, Recorder, reconcile
 from streams.policy import Policy
 from streams.sessions import ConnectorState, Ctx, apply, fire_timers, used_by_sessions
 
 DUPLICATE: Final = "duplicate"
-
-
-@dataclass(slots=True)
-class Pending:
-    """An event at its effective time, with its place among events of the same instant."""
-
-    at: int
-    rank: int
-    event_id: str
-    event: ChargerEvent
-    clock_flag: str | None = None
-
-    @property
-    def key(self) -> Key:
-        return (self.at, self.rank, self.event_id)
 
 
 def slim(item: Pending) -> Pending:
@@ -72,8 +57,19 @@ class Env:
 
 @dataclass(slots=True)
 class Checkpoint:
+    """The connector's state after the event ``key`` (pickled: taken often, used rarely)."""
+
     key: Key
-    state: ConnectorState
+    opened: int  # sessions opened before it
+    blob: bytes
+
+    @classmethod
+    def of(cls, key: Key, state: ConnectorState) -> Checkpoint:
+        return cls(key, state.opened, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def state(self) -> ConnectorState:
+        restored: ConnectorState = pickle.loads(self.blob)  # our own state, written by us
+        return restored
 
 
 @dataclass(slots=True)
@@ -155,11 +151,11 @@ def _fired(log: ConnectorLog, due: int | None) -> None:
 
 def _rederive(log: ConnectorLog, env: Env, recorder: Recorder) -> None:
     """The head state anew from the checkpoint and the journal, timers run as time passed."""
-    state = copy.deepcopy(log.base.state) if log.base is not None else ConnectorState(log.connector_id)
+    state = log.base.state() if log.base is not None else ConnectorState(log.connector_id)
     ctx = env.ctx(recorder)
     candidates: list[Checkpoint] = []
     last_due = 0
-    for item in cast("list[Pending]", log.journal):
+    for item in log.journal:
         due = fire_timers(ctx, state, item.at)
         last_due = max(last_due, due or 0)
         apply(ctx, state, item.event, item.at, item.clock_flag)
@@ -173,8 +169,8 @@ def _candidate(candidates: list[Checkpoint], key: Key, state: ConnectorState) ->
     """A free connector is a possible checkpoint; one per free stretch (the latest) is kept."""
     if state.session is not None:
         return
-    snapshot = Checkpoint(key, copy.deepcopy(state))
-    if candidates and candidates[-1].state.opened == state.opened:
+    snapshot = Checkpoint.of(key, state)
+    if candidates and candidates[-1].opened == state.opened:
         candidates[-1] = snapshot
     else:
         candidates.append(snapshot)
@@ -188,11 +184,11 @@ def _compact(log: ConnectorLog, policy: Policy, frontier: int) -> None:
     for c in log.candidates:
         if c.key[0] > horizon:
             break
-        if c.state.opened <= last_closed_seq:
+        if c.opened <= last_closed_seq:
             best = c
     if best is None:
         return
     log.base = best
     log.journal.drop_through(best.key)
     log.candidates = [c for c in log.candidates if c.key > best.key]
-    log.ledger.forget_before(best.state.opened)
+    log.ledger.forget_before(best.opened)

@@ -33,6 +33,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Final
 
 from schemas.events import SampledValue
@@ -49,17 +50,34 @@ def to_mwh(value: float, unit: str) -> int:
     return round(value * scale)
 
 
+@cache
+def _unit_scale(unit: str) -> int:
+    """The power of ten from the reading's unit to Wh ("kWh": 3, "Whe3": 3)."""
+    m = _UNIT_RE.fullmatch(unit)
+    return 0 if m is None else (3 if m.group(1) else 0) + int(m.group(2) or 0)
+
+
+def _exponent(text: str) -> int | None:
+    """The place value of the last digit written, as a power of ten ("60.48": -2, "109": 0)."""
+    text = text.strip()
+    if text.isdigit():
+        return 0
+    whole, dot, decimals = text.partition(".")
+    if dot and decimals.isdigit() and whole.lstrip("+-").isdigit():
+        return -len(decimals)
+    try:
+        exponent = Decimal(text).as_tuple().exponent
+    except InvalidOperation:
+        return None
+    return exponent if isinstance(exponent, int) else None
+
+
 def resolution_mwh(sample: SampledValue) -> int:
     """The place value of a reading's last digit, in milli-Wh (at least 1)."""
-    try:
-        exponent = Decimal(sample.raw_value.strip()).as_tuple().exponent
-    except (InvalidOperation, AttributeError):
+    exponent = _exponent(sample.raw_value)
+    if exponent is None:
         return WH_RESOLUTION_MWH
-    if not isinstance(exponent, int):
-        return WH_RESOLUTION_MWH
-    m = _UNIT_RE.fullmatch(sample.raw_unit or sample.unit)
-    scale = 0 if m is None else (3 if m.group(1) else 0) + int(m.group(2) or 0)
-    return max(1, round(10.0 ** (exponent + scale + 3)))
+    return max(1, round(10.0 ** (exponent + _unit_scale(sample.raw_unit or sample.unit) + 3)))
 
 
 def register_mwh(sample: SampledValue) -> int | None:
@@ -226,8 +244,12 @@ class Meter:
         before = self.energy_mwh
         origin = self.start_at if self.start_at is not None else at
         self.stop_at = at
-        if self.start_unknown and mwh <= reachable_mwh(at - origin, max_power_w):
-            # A session-relative meterStop settles what the lifetime samples could not.
+        below_samples = self.last_mwh is not None and self.last_mwh - mwh >= max(
+            self.last_res, WH_RESOLUTION_MWH
+        )
+        if self.start_unknown and below_samples and mwh <= reachable_mwh(at - origin, max_power_w):
+            # A meterStop below the lifetime samples is session-relative: it settles what they could
+            # not (one that agrees with them is on their scale, however small the register).
             self.stop_mwh, self.relative_stop = mwh, True
             self.flags.discard("start_register_unknown")
             self.flags.add("energy_from_meter_stop")

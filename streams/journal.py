@@ -1,7 +1,8 @@
 """A connector's events in event-time order, cheap to keep and to save. Pure.
 
 The station state is saved after every batch, so what it holds must cost little to serialise. Each
-event is pickled once, when it enters (frozen dataclasses pickle slowly; bytes cost a copy). The
+event is pickled once, when it enters, as plain tuples (frozen dataclasses pickle slowly; bytes
+cost a copy). The
 journal is a list of sealed chunks (``CHUNK`` events each, compressed once) and a short tail:
 appending in order — nearly every event — touches only the tail; an event out of order opens the
 one chunk it falls into. Events are unpickled only when the history is re-derived.
@@ -14,15 +15,27 @@ import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final
+
+from schemas.events import ChargerEvent, from_tuple, to_tuple
 
 Key = tuple[int, int, str]
 CHUNK: Final = 32
 
 
-class Keyed(Protocol):
+@dataclass(slots=True)
+class Pending:
+    """An event at its effective time, with its place among events of the same instant."""
+
+    at: int
+    rank: int
+    event_id: str
+    event: ChargerEvent
+    clock_flag: str | None = None
+
     @property
-    def key(self) -> Key: ...
+    def key(self) -> Key:
+        return (self.at, self.rank, self.event_id)
 
 
 Entry = tuple[Key, bytes]  # the event's key, the event pickled
@@ -57,12 +70,12 @@ class Journal:
     def __len__(self) -> int:
         return sum(c.count for c in self.chunks) + len(self.tail)
 
-    def __iter__(self) -> Iterator[Keyed]:
+    def __iter__(self) -> Iterator[Pending]:
         for c in self.chunks:
-            for _, blob in c.open():
-                yield pickle.loads(blob)
-        for _, blob in self.tail:
-            yield pickle.loads(blob)
+            for entry in c.open():
+                yield _pending(entry)
+        for entry in self.tail:
+            yield _pending(entry)
 
     @property
     def last_key(self) -> Key | None:
@@ -70,14 +83,14 @@ class Journal:
             return self.tail[-1][0]
         return self.chunks[-1].last if self.chunks else None
 
-    def append(self, item: Keyed) -> None:
+    def append(self, item: Pending) -> None:
         """An event after every event held (the caller checked ``last_key``)."""
         self.tail.append(_entry(item))
         if len(self.tail) >= 2 * CHUNK:
             self.chunks.append(_Chunk.seal(self.tail[:CHUNK]))
             del self.tail[:CHUNK]
 
-    def insert(self, item: Keyed) -> bool:
+    def insert(self, item: Pending) -> bool:
         """An event anywhere; False if an event with its key is already held."""
         key = item.key
         for i, c in enumerate(self.chunks):
@@ -104,11 +117,18 @@ class Journal:
             del self.tail[: bisect_right(self.tail, key, key=_entry_key)]
 
 
-def _entry(item: Keyed) -> Entry:
-    return (item.key, pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+def _entry(item: Pending) -> Entry:
+    packed = (item.at, item.rank, item.clock_flag, to_tuple(item.event))
+    return (item.key, pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _insert(entries: list[Entry], key: Key, item: Keyed) -> bool:
+def _pending(entry: Entry) -> Pending:
+    key, blob = entry
+    at, rank, clock_flag, event = pickle.loads(blob)  # our own state, written by us
+    return Pending(at, rank, key[2], from_tuple(event), clock_flag)
+
+
+def _insert(entries: list[Entry], key: Key, item: Pending) -> bool:
     j = bisect_left(entries, key, key=_entry_key)
     if j < len(entries) and entries[j][0] == key:
         return False

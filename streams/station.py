@@ -28,7 +28,8 @@ from schemas.events import (
 )
 from streams.billing import StationInfo
 from streams.clock import effective_time
-from streams.connector import DUPLICATE, ConnectorLog, Env, Pending, advance, deliver, settle
+from streams.connector import DUPLICATE, ConnectorLog, Env, advance, deliver, settle
+from streams.journal import Pending
 from streams.ledger import Outbox
 from streams.policy import Policy
 
