@@ -1,5 +1,5 @@
 # The two commands of the README; each sets itself up (idempotently) first.
-.PHONY: setup demo test lint typecheck bench
+.PHONY: setup demo test lint typecheck bench soak-pipeline
 
 setup:
 	@bash scripts/setup.sh
@@ -19,3 +19,7 @@ typecheck: setup
 bench: setup
 	.venv/bin/python -m bench.engine_bench
 	.venv/bin/python -m bench.gateway_bench
+
+# Many simulated fleets at once through the real broker, worker and sink (CHARGESTREAM_SOAK_SEEDS, default 30).
+soak-pipeline: setup
+	.venv/bin/pytest -m soak -s --timeout=3600 tests/integration/test_pipeline_soak.py

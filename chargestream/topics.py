@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -41,8 +42,19 @@ def contract_topics() -> list[TopicSpec]:
     return base + dlqs
 
 
-def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> list[str]:
-    """Create missing contract topics; returns the names created."""
+def worker_changelog(worker_id: str) -> TopicSpec:
+    """The changelog of the worker's station table (named as Faust names it). Created before the
+    worker starts: a worker that creates it itself may find it missing from its own metadata on the
+    first write, and Faust then fails the agent (PartitionsMismatch: "the changelog has 0
+    partitions")."""
+    return TopicSpec(f"{worker_id}-stations-changelog", {"cleanup.policy": "compact"})
+
+
+def ensure_topics(
+    bootstrap: str, partitions: int, timeout: float = 30.0, topics: list[TopicSpec] | None = None
+) -> list[str]:
+    """Create missing topics (default: the contract topics) and wait until the broker lists each
+    with its partitions; returns the names created."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
@@ -50,7 +62,7 @@ def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> lis
         raise SetupError(
             f"cannot reach Kafka at {bootstrap} ({exc}): is the broker up? try `chargestream up`"
         ) from exc
-    wanted = [t for t in contract_topics() if t.name not in existing]
+    wanted = [t for t in (contract_topics() if topics is None else topics) if t.name not in existing]
     if not wanted:
         return []
     futures = admin.create_topics(
@@ -65,4 +77,13 @@ def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> lis
         except Exception as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise SetupError(f"creating topic {name} failed: {exc}") from exc
-    return created
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = admin.list_topics(timeout=timeout).topics
+        if all(t.name in listed and len(listed[t.name].partitions) == partitions for t in wanted):
+            return created
+        if time.monotonic() > deadline:
+            raise SetupError(
+                f"topics {[t.name for t in wanted]} were created but the broker does not list them"
+            )
+        time.sleep(0.1)

@@ -2,9 +2,14 @@
 
 import sys
 
-from streams.app import app
+from chargestream.topics import ensure_topics, worker_changelog
+from streams.app import app, settings
 
 if __name__ == "__main__":
     if len(sys.argv) == 1:
         sys.argv += ["worker", "--without-web", "--loglevel", "info"]
+    if "worker" in sys.argv:
+        ensure_topics(
+            settings.bootstrap, settings.topic_partitions, topics=[worker_changelog(settings.worker_id)]
+        )
     app.main()

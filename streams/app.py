@@ -24,7 +24,7 @@ from schemas.codec import DecodeError, make_codec
 from schemas.events import ChargerEvent, Heartbeat, from_record, to_record
 from streams.batch import process_batch
 from streams.policy import policy_from_network
-from streams.station import FLUSH_SOURCE
+from streams.station import FLUSH_SOURCE, flush_marker_id
 from streams.station_table import StationTable
 
 log = logging.getLogger("chargestream.worker")
@@ -36,9 +36,9 @@ policy = policy_from_network(
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.05
 FLUSH_CHECK_S = 1.0
-# station -> (monotonic time of its last event, its partition, its watermark), while it has
-# buffered events; in memory only: after a restart the next event or heartbeat re-arms it.
-waiting: dict[str, tuple[float, int, int]] = {}
+# station -> (monotonic time of its last event, its partition, its watermark, its last offset), while
+# it holds events; in memory only: after a restart the next event or heartbeat re-arms it.
+waiting: dict[str, tuple[float, int, int, int]] = {}
 
 app = faust.App(
     settings.worker_id,
@@ -129,7 +129,12 @@ async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         for station_id in out.touched:
             state = out.states[station_id]
             if state.waiting:
-                waiting[station_id] = (now, last_of[station_id].message.partition, state.watermark)
+                waiting[station_id] = (
+                    now,
+                    last_of[station_id].message.partition,
+                    state.watermark,
+                    state.offset,
+                )
             else:
                 waiting.pop(station_id, None)
         for ev, reason in out.rejected:
@@ -146,12 +151,12 @@ async def flush_silent_stations() -> None:
     """A station that fell silent with events still in its reorder buffer gets a flush marker in
     its own partition, so its last session closes without waiting for its next heartbeat."""
     now = time.monotonic()
-    for station_id, (seen, partition, watermark) in list(waiting.items()):
+    for station_id, (seen, partition, watermark, offset) in list(waiting.items()):
         if now - seen < settings.station_flush_s:
             continue
         del waiting[station_id]
         marker = ChargerEvent(
-            event_id=f"flush-{station_id}-{watermark}",
+            event_id=flush_marker_id(station_id, watermark, offset),
             station_id=station_id,
             connector_id=0,
             station_time=watermark,

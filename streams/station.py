@@ -37,6 +37,13 @@ FLUSH_SOURCE: Final = "worker-flush"
 """A Heartbeat from this source (written to the log by the worker when a station with buffered
 events has been silent for a while) releases the buffer up to the watermark. Being in the log, it
 replays exactly like the events around it."""
+
+
+def flush_marker_id(station_id: str, watermark: int, offset: int) -> str:
+    """One id per decision to flush (the watermark may not have moved since the last one)."""
+    return f"flush-{station_id}-{watermark}-{offset}"
+
+
 SEEN_IDS_KEPT: Final = 256  # recent event ids; connectors recognise older re-sends in their journal
 ORPHANS_KEPT: Final = 64
 TX_CONNECTORS_KEPT: Final = 64

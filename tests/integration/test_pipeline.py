@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
 
 from chargestream import stack
 from chargestream.query import scalar
 from chargestream.settings import Settings
-from chargestream.topics import CHARGER_EVENTS, dlq
+from chargestream.topics import CHARGER_EVENTS, dlq, worker_changelog
 from producers.fleet import FleetConfig, simulate
 from producers.publisher import EventPublisher
 from schemas.codec import EmbeddedCodec
@@ -51,6 +52,10 @@ def test_fleet_is_billed_exactly_and_bad_input_goes_to_dlq(stack_settings: Setti
     )
     stack.up(stack_settings, say=lambda _line: None)
     try:
+        # the worker made its changelog before its first write (else Faust fails the agent)
+        changelog = worker_changelog(stack_settings.worker_id).name
+        topics = AdminClient({"bootstrap.servers": stack_settings.bootstrap}).list_topics(timeout=10).topics
+        assert len(topics[changelog].partitions) == stack_settings.topic_partitions
         EventPublisher(stack_settings.bootstrap, EmbeddedCodec()).publish_all(events)
         bad_key = f"BROKEN-{unique}".encode()
         p = Producer({"bootstrap.servers": stack_settings.bootstrap})

@@ -24,7 +24,7 @@ from schemas.events import ChargerEvent, Heartbeat, from_record, to_record
 from streams.batch import process_batch
 from streams.policy import Policy
 from streams.state_codec import dump_state, load_state
-from streams.station import FLUSH_SOURCE, StationState, flush
+from streams.station import FLUSH_SOURCE, StationState, flush, flush_marker_id
 from tests.unit.session_harness import current_bills, run
 
 POLICY = Policy()
@@ -32,11 +32,10 @@ CODEC = EmbeddedCodec()
 BILL = ("energy_wh", "plugged_in_at", "charging_ended_at", "unplugged_at", "idle_minutes", "cost_total")
 
 
-def _marker(station_id: str, watermark: int) -> bytes:
+def _marker(station_id: str, watermark: int, offset: int) -> bytes:
     """What `streams.app.flush_silent_stations` writes for a silent station."""
-    ev = ChargerEvent(
-        f"flush-{station_id}-{watermark}", station_id, 0, watermark, watermark, FLUSH_SOURCE, Heartbeat()
-    )
+    marker_id = flush_marker_id(station_id, watermark, offset)
+    ev = ChargerEvent(marker_id, station_id, 0, watermark, watermark, FLUSH_SOURCE, Heartbeat())
     return CODEC.encode(CHARGER_EVENTS, to_record(ev))
 
 
@@ -58,16 +57,16 @@ def drive_worker(events: list[ChargerEvent], rnd: random.Random) -> list[dict[st
     produced = pos = committed = 0
     store = Changelog()
     snapshots: list[tuple[int, dict[str, bytes]]] = [(0, {})]
-    waiting: dict[str, int] = {}  # the timer's in-memory view: station -> watermark
+    waiting: dict[str, tuple[int, int]] = {}  # the timer's view: station -> (watermark, offset)
     published: list[dict[str, Any]] = []
     while produced < len(source) or pos < len(log) or waiting:
         if produced < len(source):
             k = rnd.randint(1, 300)
             log += source[produced : produced + k]
             produced += k
-        for sid, watermark in list(waiting.items()):
+        for sid, (watermark, offset) in list(waiting.items()):
             if rnd.random() < 0.3 or produced >= len(source):  # silent long enough
-                log.append(_marker(sid, watermark))
+                log.append(_marker(sid, watermark, offset))
                 del waiting[sid]
         if pos >= len(log):
             continue
@@ -83,7 +82,7 @@ def drive_worker(events: list[ChargerEvent], rnd: random.Random) -> list[dict[st
         pos += len(batch)
         for sid, state in out.states.items():
             if state.waiting:
-                waiting[sid] = state.watermark
+                waiting[sid] = (state.watermark, state.offset)
             else:
                 waiting.pop(sid, None)
         snapshots.append((pos, dict(store)))
