@@ -207,13 +207,13 @@ _PAYLOAD_FIELDS: dict[type[Any], Callable[[Any], Any]] = {
     cls: attrgetter(*cls.__match_args__) for cls in _PAYLOAD_CLASSES if len(cls.__match_args__) > 1
 }
 _EVENT_FIELDS = attrgetter(
-    "event_id", "station_id", "connector_id", "station_time", "received_at", "source", "evse_id", "message_id"
+    "station_id", "connector_id", "station_time", "received_at", "source", "evse_id", "message_id"
 )
 
 
 def to_tuple(ev: ChargerEvent) -> tuple[Any, ...]:
-    """The event as nested tuples of plain values (pickles an order of magnitude faster than the
-    frozen dataclasses; `from_tuple` reverses it). ``extra`` is not kept."""
+    """The event without its id as nested tuples of plain values (pickles an order of magnitude
+    faster than the frozen dataclasses; `from_tuple` reverses it). ``extra`` is not kept."""
     p = ev.payload
     get = _PAYLOAD_FIELDS.get(type(p))
     body: tuple[Any, ...] = get(p) if get is not None else ()
@@ -223,9 +223,9 @@ def to_tuple(ev: ChargerEvent) -> tuple[Any, ...]:
     return (_EVENT_FIELDS(ev), _PAYLOAD_TAG[type(p)], body)
 
 
-def from_tuple(t: tuple[Any, ...]) -> ChargerEvent:
+def from_tuple(event_id: str, t: tuple[Any, ...]) -> ChargerEvent:
     head, tag, body = t
-    event_id, station_id, connector_id, station_time, received_at, source, evse_id, message_id = head
+    station_id, connector_id, station_time, received_at, source, evse_id, message_id = head
     cls = _PAYLOAD_CLASSES[tag]
     if cls is MeterValues:
         body = (tuple(SampledValue(*s) for s in body[0]), *body[1:])

@@ -23,10 +23,11 @@ from typing import Final
 
 from schemas.events import MeterValues, TransactionEvent
 from streams.billing import StationInfo
+from streams.compact import fields_reduce
 from streams.journal import Journal, Key, Pending
 from streams.ledger import Collector, Discard, Ledger, Live, Outbox, Recorder, reconcile
 from streams.policy import Policy
-from streams.sessions import ConnectorState, Ctx, apply, fire_timers, used_by_sessions
+from streams.sessions import ConnectorState, Ctx, apply, fire_timers, next_timer, used_by_sessions
 
 DUPLICATE: Final = "duplicate"
 
@@ -59,6 +60,8 @@ class Env:
 class Checkpoint:
     """The connector's state after the event ``key`` (pickled: taken often, used rarely)."""
 
+    __reduce__ = fields_reduce
+
     key: Key
     opened: int  # sessions opened before it
     blob: bytes
@@ -74,6 +77,8 @@ class Checkpoint:
 
 @dataclass(slots=True)
 class ConnectorLog:
+    __reduce__ = fields_reduce
+
     connector_id: int
     head: ConnectorState
     base: Checkpoint | None = None  # None: the empty state before the connector's first event
@@ -129,7 +134,10 @@ def advance(log: ConnectorLog, env: Env, now: int, out: Outbox) -> None:
     if now <= log.timers_at:
         return
     log.timers_at = now
-    if not log.stale:  # a stale head runs its timers when it is re-derived
+    if log.stale:  # a stale head runs its timers when it is re-derived
+        return
+    due = next_timer(log.head, env.policy)
+    if due is not None and due <= now:
         _fired(log, fire_timers(env.ctx(Live(log.ledger, out)), log.head, now))
 
 
@@ -178,6 +186,8 @@ def _candidate(candidates: list[Checkpoint], key: Key, state: ConnectorState) ->
 
 def _compact(log: ConnectorLog, policy: Policy, frontier: int) -> None:
     horizon = frontier - policy.correction_window_ms
+    if not log.candidates or log.candidates[0].key[0] > horizon:
+        return
     # The checkpoint stays before the last closed session: its stop may still come.
     last_closed_seq = log.head.opened - (2 if log.head.session is not None else 1)
     best = None

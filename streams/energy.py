@@ -37,6 +37,7 @@ from functools import cache
 from typing import Final
 
 from schemas.events import SampledValue
+from streams.compact import fields_reduce
 
 DEFAULT_MAX_POWER_W: Final = 350_000.0  # the largest DC chargers; the bound when the rating is unknown
 _SLACK_MWH: Final = 200_000  # 200 Wh of slack on the plausibility bound (clock jitter, rounding)
@@ -94,6 +95,8 @@ def reachable_mwh(dt_ms: int, max_power_w: float) -> int:
 
 @dataclass(slots=True)
 class Meter:
+    __reduce__ = fields_reduce
+
     start_mwh: int | None = None  # meterStart as sent
     start_at: int | None = None
     origin_mwh: int | None = None  # where the current segment started, on the lifetime scale

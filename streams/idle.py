@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
+from streams.compact import fields_reduce
+
 MINUTE_MS: Final = 60_000
 _ALERT_NS: Final = uuid.UUID("a1e7c0de-1d1e-4c2a-9b6f-6368617267e5")
 DEFAULT_POWER_KW: Final = 22.0  # class of an unrated connector: 30 min
@@ -37,6 +39,8 @@ def idle_alert_id(session_id: str, idle_since: int) -> str:
 @dataclass(slots=True)
 class IdleAlert:
     """The alert of one idle period: none yet, opened (1x), escalated (2x), resolved."""
+
+    __reduce__ = fields_reduce
 
     alert_id: str
     idle_since: int

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from streams.billing import BILL_DIFF_KEYS, credit_of
+from streams.compact import fields_reduce
 
 Record = dict[str, Any]
 VOID: Final = "void"
@@ -44,6 +45,8 @@ class Outbox:
 
 @dataclass(slots=True)
 class SentSession:
+    __reduce__ = fields_reduce
+
     seq: int
     version: int = 0
     last: Record | None = None  # the newest record sent
@@ -53,6 +56,8 @@ class SentSession:
 
 @dataclass(slots=True)
 class SentAlert:
+    __reduce__ = fields_reduce
+
     seq: int
     last: Record
     version: int = 0
@@ -61,6 +66,8 @@ class SentAlert:
 
 @dataclass(slots=True)
 class Ledger:
+    __reduce__ = fields_reduce
+
     sessions: dict[str, SentSession] = field(default_factory=dict)
     alerts: dict[str, SentAlert] = field(default_factory=dict)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from streams.compact import fields_reduce
 from streams.energy import Meter
 from streams.idle import IdleAlert, escalation_interval_min, idle_alert_id
 
@@ -25,6 +26,8 @@ DELIVERING: Final = frozenset({CHARGING, SUSPENDED_EVSE})
 
 @dataclass(slots=True)
 class Period:
+    __reduce__ = fields_reduce
+
     start: int
     charging: bool
     energy_mwh: int = 0
@@ -32,6 +35,8 @@ class Period:
 
 @dataclass(slots=True)
 class Session:
+    __reduce__ = fields_reduce
+
     session_id: str
     station_id: str
     connector_id: int

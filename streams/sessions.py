@@ -27,6 +27,7 @@ from schemas.events import (
 )
 from streams.billing import StationInfo, session_record
 from streams.clock import sample_time
+from streams.compact import fields_reduce
 from streams.energy import DEFAULT_MAX_POWER_W, WH_RESOLUTION_MWH, register_mwh, resolution_mwh, to_mwh
 from streams.idle import IdleAlert, advance_alert, alert_record
 from streams.ledger import Recorder
@@ -57,6 +58,8 @@ ENDED_KEPT: Final = 8  # recently ended transaction ids per connector (re-sent m
 
 @dataclass(slots=True)
 class ConnectorState:
+    __reduce__ = fields_reduce
+
     connector_id: int
     session: Session | None = None
     last_status: str | None = None
@@ -175,6 +178,19 @@ def close_session(ctx: Ctx, conn: ConnectorState, unplugged_at: int, *flags: str
         while len(conn.ended) > ENDED_KEPT:
             del conn.ended[next(iter(conn.ended))]
     conn.session = None
+
+
+def next_timer(conn: ConnectorState, policy: Policy) -> int | None:
+    """When the connector's next timer is due (None: nothing is waiting), without running it."""
+    sess = conn.session
+    if sess is None:
+        return None
+    due = sess.last_event_at + policy.missing_stop_after_ms
+    if sess.ev_left_at is not None:
+        due = min(due, sess.ev_left_at + policy.unplug_grace_ms)
+    if sess.alert is not None and sess.alert.next_due is not None:
+        due = min(due, sess.alert.next_due)
+    return due
 
 
 def fire_timers(ctx: Ctx, conn: ConnectorState, now: int) -> int | None:
@@ -422,4 +438,4 @@ def _total_register(values: list[SampledValue]) -> tuple[int, int, bool] | None:
     return None
 
 
-__all__ = ["WH_RESOLUTION_MWH", "ConnectorState", "Ctx", "apply", "fire_timers"]
+__all__ = ["WH_RESOLUTION_MWH", "ConnectorState", "Ctx", "apply", "fire_timers", "next_timer"]

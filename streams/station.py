@@ -28,6 +28,7 @@ from schemas.events import (
 )
 from streams.billing import StationInfo
 from streams.clock import effective_time
+from streams.compact import fields_reduce
 from streams.connector import DUPLICATE, ConnectorLog, Env, advance, deliver, settle
 from streams.journal import Pending
 from streams.ledger import Outbox
@@ -44,7 +45,9 @@ def flush_marker_id(station_id: str, watermark: int, offset: int) -> str:
     return f"flush-{station_id}-{watermark}-{offset}"
 
 
-SEEN_IDS_KEPT: Final = 256  # recent event ids; connectors recognise older re-sends in their journal
+SEEN_IDS_KEPT: Final = (
+    64  # recent ids; connectors recognise older re-sends in their journal, offsets re-consumption
+)
 ORPHANS_KEPT: Final = 64
 TX_CONNECTORS_KEPT: Final = 64
 # The order of events that share an instant. Energy readings first: a register rise at t says
@@ -96,6 +99,8 @@ class Output(Outbox):
 
 @dataclass(slots=True)
 class StationState:
+    __reduce__ = fields_reduce
+
     station_id: str
     info: StationInfo = field(default_factory=StationInfo)
     watermark: int = 0

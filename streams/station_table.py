@@ -18,7 +18,7 @@ from typing import Any
 
 from faust.types import EventT
 
-from streams.state_codec import dump_state, load_state
+from streams.state_codec import attach_chunks, load_state, split_state
 from streams.station import StationState
 
 
@@ -39,11 +39,23 @@ class StationTable:
     def load(self, station_id: str, event: EventT[bytes]) -> StationState | None:
         with self._in_partition_of(event):
             raw: bytes | None = self._table.get(station_id.encode())
-        return load_state(raw) if raw else None
+        if not raw:
+            return None
+        return attach_chunks(load_state(raw), lambda key: self._get(key, event))
+
+    def _get(self, key: str, event: EventT[bytes]) -> bytes | None:
+        with self._in_partition_of(event):
+            value: bytes | None = self._table.get(key.encode())
+        return value
 
     def save(self, station_id: str, state: StationState, event: EventT[bytes]) -> None:
+        live, chunks, gone = split_state(state)
         with self._in_partition_of(event):
-            self._table[station_id.encode()] = dump_state(state)
+            for key, blob in chunks.items():  # chunks first: the state refers to them
+                self._table[key.encode()] = blob
+            self._table[station_id.encode()] = live
+            for key in gone:
+                self._table.pop(key.encode(), None)
 
     def access(
         self, event_of: Mapping[str, EventT[bytes]]
