@@ -133,7 +133,7 @@ def through_broker(events: list[ChargerEvent], partitions: int) -> dict[str, Any
         ensure_topics(settings.bootstrap, partitions)
         worker.start(
             [sys.executable, "-m", "streams", "worker", "--without-web", "--loglevel", "warn"],
-            env=stack.child_env(settings),
+            env=stack.child_env(settings, "worker"),
         )
         ready = settings.run_dir / "worker.ready"
         deadline = time.monotonic() + 120

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chargestream import kafka_local, stack
 from chargestream.errors import SetupError
 from chargestream.query import QueryError, run_query, scalar
 from chargestream.settings import Settings
+from chargestream.terminal import terminal_safe
 
 if TYPE_CHECKING:
     from producers.replay.runner import ReplayReport
@@ -90,13 +92,15 @@ def sql(
     ] = None,
 ) -> None:
     """Run an analyst query; works while the stack runs (through its endpoint) and when it is down."""
-    fmt = fmt or ("PrettyCompact" if sys.stdout.isatty() else "TabSeparatedWithNames")
+    tty = sys.stdout.isatty()
+    fmt = fmt or ("PrettyCompact" if tty else "TabSeparatedWithNames")
     try:
         out = run_query(Settings(), query, fmt)
     except QueryError as exc:
-        err.print(f"[red]query failed:[/] {exc}")
+        err.print(f"[red]query failed:[/] {escape(terminal_safe(str(exc)))}")
         raise typer.Exit(1) from exc
-    sys.stdout.write(out)
+    # On a terminal, data cannot drive it (escape sequences in a comment); piped output stays exact.
+    sys.stdout.write(terminal_safe(out) if tty else out)
 
 
 @app.command()

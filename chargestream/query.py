@@ -45,13 +45,20 @@ def _via_endpoint(settings: Settings, sql: str, fmt: str) -> str:
 def _direct(settings: Settings, sql: str, fmt: str) -> str:
     from sinks.clickhouse import connect
     from sinks.migrations import migrate
+    from sinks.query_guard import ReadOnlyQueries
 
+    embedded = settings.uses_embedded_clickhouse
+    if embedded:
+        writer = connect(settings.clickhouse_dsn)
+        try:
+            migrate(writer)  # a store that was never written still has the contract tables
+        finally:
+            writer.close()
+    # The same guard as the stack's endpoint: what an analyst types never writes.
     client = connect(settings.clickhouse_dsn)
     try:
-        if settings.uses_embedded_clickhouse:
-            migrate(client)  # a store that was never written still has the contract tables
         try:
-            return client.raw_query(sql, fmt=fmt).decode()
+            return ReadOnlyQueries(client, embedded=embedded).run(sql, fmt).decode()
         except Exception as exc:
             raise QueryError(str(exc).strip()) from exc
     finally:

@@ -41,13 +41,28 @@ def _wait_until(ready: Callable[[], bool], proc: Managed, timeout: float, what: 
     raise SetupError(f"the {what} was not ready within {timeout:.0f} s; see {proc.log_file}")
 
 
-def child_env(settings: Settings) -> dict[str, str]:
-    """The environment for our processes: every setting explicit, so they agree with the CLI."""
-    env = dict(os.environ)
+# Settings that are secrets, and the only components that get them: a query that reads a process's
+# environment (or a crash dump of it) must find nothing it could forge bills or idTag hashes with.
+SECRETS: dict[str, frozenset[str]] = {
+    "id_token_key": frozenset({"gateway"}),
+    "clickhouse_url": frozenset({"sink"}),  # may carry a password
+}
+
+
+def child_env(settings: Settings, component: str) -> dict[str, str]:
+    """The environment for one of our processes: every setting explicit, so they agree with the CLI,
+    except the secrets this component does not need (also when they came from our own environment)."""
+    env = {k: v for k, v in os.environ.items() if not _withheld(k, component)}
     for name, value in settings.model_dump().items():
-        if value is not None:
-            env[f"CHARGESTREAM_{name.upper()}"] = str(value)
+        key = f"CHARGESTREAM_{name.upper()}"
+        if value is not None and not _withheld(key, component):
+            env[key] = str(value)
     return env
+
+
+def _withheld(env_key: str, component: str) -> bool:
+    name = env_key.removeprefix("CHARGESTREAM_").lower()
+    return env_key.startswith("CHARGESTREAM_") and component not in SECRETS.get(name, frozenset({component}))
 
 
 def up(settings: Settings, say: Say = print, timeout: float = 120.0) -> None:
@@ -85,12 +100,12 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
         say(f"kafka      pid {pid}  {settings.bootstrap}  (Apache Kafka {version}, KRaft)")
     created = ensure_topics(settings.bootstrap, settings.topic_partitions)
     say(f"topics     {len(created)} created" if created else "topics     present")
-    env = child_env(settings)
     worker = worker_process(settings)
     if worker.pid() is None:
         (settings.run_dir / "worker.ready").unlink(missing_ok=True)
         worker.start(
-            [sys.executable, "-m", "streams", "worker", "--without-web", "--loglevel", "info"], env=env
+            [sys.executable, "-m", "streams", "worker", "--without-web", "--loglevel", "info"],
+            env=child_env(settings, "worker"),
         )
     sink = sink_process(settings)
     if sink.pid() is None:
@@ -102,7 +117,7 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
                 "or choose another with CHARGESTREAM_QUERY_PORT"
             )
         (settings.run_dir / "sink.ready").unlink(missing_ok=True)
-        sink.start([sys.executable, "-m", "sinks"], env=env)
+        sink.start([sys.executable, "-m", "sinks"], env=child_env(settings, "sink"))
     gateway = gateway_process(settings)
     if gateway.pid() is None:
         if not kafka_local.port_free(settings.gateway_host, settings.gateway_port):
@@ -110,7 +125,7 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
                 f"port {settings.gateway_port} (OCPP gateway) is in use by another process: stop it "
                 "or choose another with CHARGESTREAM_GATEWAY_PORT"
             )
-        gateway.start([sys.executable, "-m", "producers.gateway"], env=env)
+        gateway.start([sys.executable, "-m", "producers.gateway"], env=child_env(settings, "gateway"))
     _wait_until((settings.run_dir / "worker.ready").exists, worker, timeout, "stream worker")
     say(f"worker     pid {worker.pid()}  Faust app {settings.worker_id}")
     _wait_until((settings.run_dir / "sink.ready").exists, sink, timeout, "sink")

@@ -2,49 +2,71 @@
 
 Only one process may open a chdb path, and while the stack runs the sink owns it; analysts
 reach it here like a ClickHouse server: `curl 'http://127.0.0.1:8123/?query=SELECT+1'`,
-POST bodies, `default_format`, `/ping`. Anything but a read statement is refused.
+POST bodies, `default_format`, `/ping`. What runs is decided by `ReadOnlyQueries` (the engine's
+parser and its readonly mode); this module bounds the server: request size, slow clients and
+how many requests are served at once.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from clickhouse_connect.driver.client import Client
+from sinks.query_guard import QueryRefused, ReadOnlyQueries
 
-_READ_STATEMENT = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
-_HAS_FORMAT = re.compile(r"\bFORMAT\s+\w+\s*;?\s*$", re.IGNORECASE)
 MAX_QUERY_BYTES = 1 << 20
+MAX_CONCURRENT = 8  # requests in progress; one more gets 503 at once instead of a thread
+SOCKET_TIMEOUT_S = 10.0  # a client that sends nothing for this long is dropped
+# ClickHouse's own codes, so clients that parse them react as they do to a server.
+READONLY_CODE = 164
 
 
-class ReadOnlyViolation(ValueError):
-    pass
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a cap on threads: a connection beyond it is answered 503 and closed."""
 
+    daemon_threads = True
 
-def check_read_only(sql: str) -> str:
-    """The statement to run, or ReadOnlyViolation: one read statement only."""
-    stmt = sql.strip().rstrip(";").strip()
-    if not stmt:
-        raise ReadOnlyViolation("empty query")
-    if ";" in stmt:
-        raise ReadOnlyViolation("one statement per request")
-    if not _READ_STATEMENT.match(stmt):
-        raise ReadOnlyViolation(
-            "this endpoint is read-only: SELECT, WITH, SHOW, DESCRIBE, EXISTS, EXPLAIN only"
-        )
-    return stmt
+    def __init__(self, address: tuple[str, int], handler: Any, max_concurrent: int) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(max_concurrent)
+        self.refused_busy = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.refused_busy += 1
+            try:
+                request.settimeout(1.0)
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n"
+                    b"Retry-After: 1\r\nConnection: close\r\n\r\ntoo many queries at once: retry shortly\n"
+                )
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class QueryServer:
-    def __init__(self, client: Client, lock: threading.Lock, host: str, port: int) -> None:
-        self.client = client
-        self.lock = lock
+    def __init__(
+        self, queries: ReadOnlyQueries, host: str, port: int, max_concurrent: int = MAX_CONCURRENT
+    ) -> None:
+        self.queries = queries
+        self.lock = threading.Lock()  # one handle: queries take turns (each bounded by the engine)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "chargestream-query/1"
+            timeout = SOCKET_TIMEOUT_S
+            protocol_version = "HTTP/1.1"
 
             def log_message(self, format: str, *args: object) -> None:  # quiet: the sink log is for data
                 pass
@@ -62,16 +84,14 @@ class QueryServer:
                     self._reply(200, b"Ok.\n")
                     return
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
-                sql = " ".join(p for p in (params.get("query", ""), body.decode(errors="replace")) if p)
-                try:
-                    stmt = check_read_only(sql)
-                except ReadOnlyViolation as exc:
-                    self._reply(403, f"Code: 164. DB::Exception: {exc}. (READONLY)\n".encode())
-                    return
-                fmt = None if _HAS_FORMAT.search(stmt) else params.get("default_format", "TabSeparated")
+                sql = "\n".join(p for p in (params.get("query", ""), body.decode(errors="replace")) if p)
+                fmt = params.get("default_format", "TabSeparated")
                 try:
                     with outer.lock:
-                        out = outer.client.raw_query(stmt, fmt=fmt)
+                        out = outer.queries.run(sql, fmt)
+                except QueryRefused as exc:
+                    self._reply(403, f"Code: {READONLY_CODE}. DB::Exception: {exc}. (READONLY)\n".encode())
+                    return
                 except Exception as exc:
                     self._reply(400, (str(exc).strip() + "\n").encode())
                     return
@@ -81,15 +101,30 @@ class QueryServer:
                 self._handle(b"")
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_QUERY_BYTES:
-                    self._reply(413, b"query too large\n")
+                raw = self.headers.get("Content-Length")
+                if raw is None:
+                    self._reply(411, b"Content-Length required\n")
                     return
-                self._handle(self.rfile.read(length))
+                if not (raw.strip().isascii() and raw.strip().isdigit()):
+                    self._reply(400, b"Content-Length must be a non-negative integer\n")
+                    return
+                length = int(raw)
+                if length > MAX_QUERY_BYTES:
+                    self._reply(413, f"query larger than {MAX_QUERY_BYTES} bytes\n".encode())
+                    return
+                try:
+                    body = self.rfile.read(length)
+                except TimeoutError:
+                    return
+                self._handle(body)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = BoundedHTTPServer((host, port), Handler, max_concurrent)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="query-endpoint", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.httpd.server_address[:2]
+        return str(host), int(port)
 
     def start(self) -> None:
         self.thread.start()

@@ -19,6 +19,7 @@ from schemas.codec import make_codec
 from sinks.clickhouse import connect
 from sinks.migrations import migrate
 from sinks.query_endpoint import QueryServer
+from sinks.query_guard import ReadOnlyQueries
 from sinks.writer import ClickHouseWriter
 
 log = logging.getLogger("chargestream.sink")
@@ -43,7 +44,9 @@ def run(settings: Settings) -> None:
     lock = threading.Lock()
     server: QueryServer | None = None
     if settings.uses_embedded_clickhouse:
-        server = QueryServer(client, lock, settings.query_host, settings.query_port)
+        # A handle of its own: read-only for good, and a slow query does not hold the writer's lock.
+        queries = ReadOnlyQueries(connect(settings.clickhouse_dsn), embedded=True)
+        server = QueryServer(queries, settings.query_host, settings.query_port)
         server.start()
         log.info("read-only query endpoint on http://%s:%d", settings.query_host, settings.query_port)
     consumer = Consumer(
@@ -94,6 +97,7 @@ def run(settings: Settings) -> None:
         producer.flush(10)
         if server is not None:
             server.stop()
+            server.queries.client.close()
         client.close()
         log.info("sink stopped")
 

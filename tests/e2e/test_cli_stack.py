@@ -47,7 +47,7 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.Co
 
 @pytest.fixture
 def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = _env(tmp_path)
+    env = _env(tmp_path, CHARGESTREAM_ID_TOKEN_KEY=f"e2e-secret-{tmp_path.name}")
     try:
         yield env
     finally:
@@ -88,6 +88,23 @@ def test_up_simulate_sql_status_down(stack_env: dict[str, str]) -> None:
 
     write = _cli(stack_env, "sql", "DROP TABLE chargestream.billing_records")
     assert write.returncode == 1 and "read-only" in plain(write.stderr)
+    # The endpoint runs in the sink: its environment holds no HMAC key, and it cannot be read anyway.
+    key = stack_env["CHARGESTREAM_ID_TOKEN_KEY"]
+    environ = {
+        name: Path(f"/proc/{(state / 'run' / f'{name}.pid').read_text().strip()}/environ").read_bytes()
+        for name in ("sink", "worker", "gateway")
+    }
+    assert key.encode() in environ["gateway"]
+    assert key.encode() not in environ["sink"] and key.encode() not in environ["worker"]
+    for hostile in (
+        "SELECT file('/proc/self/environ')",
+        "SELECT * FROM file('/proc/self/environ', 'RawBLOB', 'x String')",
+        "WITH 1 AS x INSERT INTO chargestream.billing_records (session_id, version) SELECT 'forged', x",
+        f"SELECT 1 INTO OUTFILE '{state / 'run' / 'sink.pid'}' TRUNCATE",
+    ):
+        res = _cli(stack_env, "sql", hostile, "--format", "TabSeparated")
+        assert res.returncode == 1 and key not in res.stdout + res.stderr, (hostile, res.stdout)
+    assert _cli(stack_env, "sql", query, "--format", "TabSeparated").stdout.strip() == out
 
     st = _cli(stack_env, "status")
     assert st.returncode == 0
