@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         description="WebSocket ping interval of the gateway; a station whose pong is later than half of it "
         "is disconnected (0 = no pings)",
     )
+    gateway_station_rate: float = Field(
+        20.0,
+        description="OCPP messages per second one station may send, sustained (bursts of 10 s worth pass); "
+        "beyond, each gets a CallError and is counted",
+    )
     id_token_key: str = Field(
         "chargestream-dev-key", description="HMAC key that replaces raw idTags: set it in production"
     )

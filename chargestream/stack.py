@@ -103,6 +103,7 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
     worker = worker_process(settings)
     if worker.pid() is None:
         (settings.run_dir / "worker.ready").unlink(missing_ok=True)
+        (settings.run_dir / "worker.crashed").unlink(missing_ok=True)
         worker.start(
             [sys.executable, "-m", "streams", "worker", "--without-web", "--loglevel", "info"],
             env=child_env(settings, "worker"),
@@ -186,7 +187,12 @@ def status(settings: Settings) -> list[ComponentStatus]:
             f"ws://{settings.gateway_host}:{settings.gateway_port}/ocpp/{{station_id}}",
         )
     )
-    rows.append(ComponentStatus("worker", worker_process(settings).pid(), f"group {settings.worker_id}"))
+    worker_pid = worker_process(settings).pid()
+    crashed = settings.run_dir / "worker.crashed"
+    detail = f"group {settings.worker_id}"
+    if worker_pid is None and crashed.exists():
+        detail += f"; CRASHED {crashed.read_text()[:300]} (see {worker_process(settings).log_file})"
+    rows.append(ComponentStatus("worker", worker_pid, detail))
     rows.append(ComponentStatus("sink", sink_process(settings).pid(), settings.clickhouse_dsn))
     return rows
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from chargestream.errors import SetupError
 
@@ -50,6 +51,19 @@ def worker_changelog(worker_id: str) -> TopicSpec:
     return TopicSpec(f"{worker_id}-stations-changelog", {"cleanup.policy": "compact"})
 
 
+def _leaders_serve(admin: AdminClient, names: list[str], partitions: int) -> bool:
+    """Listed is not yet usable: until each partition's leader has taken over, a client asking it for
+    offsets gets NOT_LEADER_FOR_PARTITION. Ask, as a client will."""
+    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    request = {TopicPartition(n, p): latest for n in names for p in range(partitions)}
+    try:
+        for fut in admin.list_offsets(request, request_timeout=5).values():
+            fut.result()
+    except KafkaException:
+        return False
+    return True
+
+
 def ensure_topics(
     bootstrap: str, partitions: int, timeout: float = 30.0, topics: list[TopicSpec] | None = None
 ) -> list[str]:
@@ -80,10 +94,12 @@ def ensure_topics(
     deadline = time.monotonic() + timeout
     while True:
         listed = admin.list_topics(timeout=timeout).topics
-        if all(t.name in listed and len(listed[t.name].partitions) == partitions for t in wanted):
+        if all(t.name in listed and len(listed[t.name].partitions) == partitions for t in wanted) and (
+            _leaders_serve(admin, [t.name for t in wanted], partitions)
+        ):
             return created
         if time.monotonic() > deadline:
             raise SetupError(
-                f"topics {[t.name for t in wanted]} were created but the broker does not list them"
+                f"topics {[t.name for t in wanted]} were created but the broker does not serve them all yet"
             )
         time.sleep(0.1)

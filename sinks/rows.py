@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from chargestream.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
+from schemas.bounds import MAX_CONNECTOR_ID, OutOfBounds, check_event
 from schemas.events import ChargerEvent, MeterValues, StatusChange, from_ms, from_record, to_ms
 
 Row = tuple[Any, ...]
@@ -137,6 +138,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _connector(value: int | None) -> int | None:
+    """A connector id for a UInt16 column: out of range is a bad record (DLQ), not a dead sink."""
+    if value is not None and not 0 <= value <= MAX_CONNECTOR_ID:
+        raise OutOfBounds(f"connector id {value} is outside 0..{MAX_CONNECTOR_ID}")
+    return value
+
+
 def _dt(value: datetime | int | None) -> datetime | None:
     if value is None:
         return None
@@ -214,6 +222,7 @@ def session_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
     # is_final decides what a bill is: v1 records have no type, and a writer that leaves the v2 field
     # out gets its default "update".
     kind = "bill" if rec["is_final"] else rec.get("record_type") or "update"
+    _connector(rec["connector_id"])
     yield (
         "session_updates",
         (
@@ -293,7 +302,7 @@ def feedback_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
         (
             rec["feedback_id"],
             rec["station_id"],
-            rec.get("connector_id"),
+            _connector(rec.get("connector_id")),
             rec.get("rating"),
             rec["category"],
             rec.get("comment") or "",
@@ -335,7 +344,9 @@ def alert_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
 def rows_for(topic: str, decoded: dict[str, Any]) -> list[tuple[str, Row]]:
     """Rows for one decoded record of a topic; raises ValueError/KeyError on a bad record."""
     if topic == CHARGER_EVENTS:
-        return list(event_rows(from_record(decoded)))
+        ev = from_record(decoded)
+        check_event(ev)  # OutOfBounds (a ValueError): a column would overflow or a value is no reading
+        return list(event_rows(ev))
     if topic == SESSIONS:
         return list(session_rows(decoded))
     if topic == DRIVER_FEEDBACK:

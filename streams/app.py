@@ -7,8 +7,10 @@ station recovers on the worker that owns it and is never read from another parti
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,7 +26,7 @@ from schemas.codec import DecodeError, make_codec
 from schemas.events import ChargerEvent, Heartbeat, from_record, to_record
 from streams.batch import process_batch
 from streams.policy import policy_from_network
-from streams.station import FLUSH_SOURCE, flush_marker_id
+from streams.station import FLUSH_SOURCE, StationState, flush_marker_id
 from streams.station_table import StationTable
 
 log = logging.getLogger("chargestream.worker")
@@ -36,6 +38,7 @@ policy = policy_from_network(
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.05
 FLUSH_CHECK_S = 1.0
+CRASH_EXIT_CODE = 70  # EX_SOFTWARE: a bug or an input the engine could not take, see the log
 # station -> (monotonic time of its last event, its partition, its watermark, its last offset), while
 # it holds events; in memory only: after a restart the next event or heartbeat re-arms it.
 waiting: dict[str, tuple[float, int, int, int]] = {}
@@ -122,28 +125,53 @@ async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
     assert isinstance(stream, faust.Stream)  # take_events and the current-event hook live there
     table = StationTable(stations, stream)
     async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-        decoded, offsets, last_of, by_id = await _decode(list(batch))
-        load, save = table.access(last_of)
-        out = process_batch(decoded, load, save, policy, offsets)
-        now = time.monotonic()
-        for station_id in out.touched:
-            state = out.states[station_id]
-            if state.waiting:
-                waiting[station_id] = (
-                    now,
-                    last_of[station_id].message.partition,
-                    state.watermark,
-                    state.offset,
-                )
-            else:
-                waiting.pop(station_id, None)
-        for ev, reason in out.rejected:
-            await _refuse(ev, reason, by_id.get(ev.event_id), last_of[ev.station_id])
-        for rec in out.sessions:
-            await sessions_topic.send(key=rec["session_id"].encode(), value=codec.encode(SESSIONS, rec))
-        for alert in out.alerts:
-            await idle_alerts_topic.send(key=alert["station_id"].encode(), value=_json(alert))
+        try:
+            await _process(table, list(batch))
+        except Exception as exc:
+            # Faust would restart the agent, and take_events acks the batch on the way out: offsets
+            # would move past input that was never billed. Stop before that, loudly; a restart
+            # resumes from the last committed offset (the state of this batch was not saved).
+            await _crash(exc)
         yield None
+
+
+async def _process(table: StationTable, batch: list[EventT[bytes]]) -> None:
+    decoded, offsets, last_of, by_id = await _decode(batch)
+    load, save = table.access(last_of)
+    saves: list[tuple[str, StationState]] = []
+    out = process_batch(decoded, load, lambda sid, st: saves.append((sid, st)), policy, offsets)
+    now = time.monotonic()
+    for station_id in out.touched:
+        state = out.states[station_id]
+        if state.waiting:
+            waiting[station_id] = (now, last_of[station_id].message.partition, state.watermark, state.offset)
+        else:
+            waiting.pop(station_id, None)
+    for ev, reason in out.rejected:
+        await _refuse(ev, reason, by_id.get(ev.event_id), last_of[ev.station_id])
+    for rec in out.sessions:
+        await sessions_topic.send(key=rec["session_id"].encode(), value=codec.encode(SESSIONS, rec))
+    for alert in out.alerts:
+        await idle_alerts_topic.send(key=alert["station_id"].encode(), value=_json(alert))
+    # State last: a crash before this line re-runs the batch (its records are versioned, so the
+    # sink keeps one of each), a crash after it cannot lose the batch's records.
+    for station_id, state in saves:
+        save(station_id, state)
+
+
+async def _crash(exc: BaseException) -> None:
+    log.critical("the sessions agent failed; stopping the worker so no offset moves past it", exc_info=exc)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    (settings.run_dir / "worker.crashed").write_text(
+        f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {type(exc).__name__}: {exc}"[:2000]
+    )
+    (settings.run_dir / "worker.ready").unlink(missing_ok=True)
+    try:
+        await asyncio.wait_for(app.producer.flush(), timeout=10)  # what this batch already sent
+    except Exception:
+        log.exception("flushing the producer before exit failed")
+    logging.shutdown()
+    os._exit(CRASH_EXIT_CODE)
 
 
 @app.timer(interval=FLUSH_CHECK_S)  # type: ignore[untyped-decorator]

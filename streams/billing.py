@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from streams.energy import DEFAULT_MAX_POWER_W, reachable_mwh
 from streams.policy import Policy
 from streams.session_model import IDLE, Session
 from streams.tariffs import ChargingPeriod, TariffNotActiveError, cdr_totals, parse_tariff, price_session
@@ -76,8 +77,15 @@ def periods_json(periods: list[ChargingPeriod]) -> str:
     )
 
 
-def bill_flags(sess: Session, end: int, policy: Policy) -> set[str]:
-    """Why a closed session is recorded but not billed (DOMAIN.md pitfall 13)."""
+def bill_flags(sess: Session, end: int, policy: Policy, info: StationInfo | None = None) -> set[str]:
+    """Why a closed session is recorded but not billed (DOMAIN.md pitfall 13), or held for review:
+    more energy than the station's rated power can deliver in the time it was plugged in is a meter
+    or gateway fault, never a bill to send as is."""
+    rated_w = (
+        info.max_power_kw * 1000 * 1.1 if info is not None and info.max_power_kw else DEFAULT_MAX_POWER_W
+    )
+    if sess.meter.energy_mwh > reachable_mwh(end - sess.plugged_in_at, rated_w):
+        return {"not_billable", "held_for_review", "implausible_energy"}
     if sess.meter.energy_wh == 0:
         return {"not_billable", "zero_energy"}
     if end - sess.plugged_in_at < policy.min_billable_ms or sess.meter.energy_wh < policy.min_billable_wh:
@@ -128,7 +136,7 @@ def session_record(
     idle_ms = sess.idle_ms + (max(0, end - sess.idle_since) if sess.phase == IDLE and sess.idle_since else 0)
     flags = set(sess.quality_flags)
     if final:
-        flags |= bill_flags(sess, end, policy)
+        flags |= bill_flags(sess, end, policy, info)
         costs, currency = _costs(sess, end, info, policy, flags)
         periods = periods_json(charging_periods(sess, end))
     else:

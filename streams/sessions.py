@@ -384,6 +384,9 @@ def absorb_samples(
     registers: dict[int, list[SampledValue]] = {}
     for s in samples:
         if s.measurand == ENERGY_REGISTER and s.unit in ("Wh", "kWh"):
+            if s.value != s.value:  # NaN: a value the gateway could not read (a signed blob)
+                sess.flags.add("meter_value_unreadable")
+                continue
             registers.setdefault(sample_time(s.sampled_at, at, station_time), []).append(s)
         elif s.measurand == POWER_MEASURAND and s.phase is None and s.unit in ("W", "kW"):
             watts = s.value * (1000 if s.unit == "kW" else 1)

@@ -17,6 +17,7 @@ from bisect import insort
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from schemas.bounds import out_of_bounds
 from schemas.events import (
     ChargerEvent,
     ConnectionChange,
@@ -132,6 +133,9 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
     out = Output()
     if ev.event_id in state.seen:
         state.duplicates += 1
+        return out
+    if (reason := out_of_bounds(ev)) is not None:  # input that did not come through the gateway
+        out.rejected.append((ev, f"out of bounds: {reason}"))
         return out
     state.seen[ev.event_id] = None
     if len(state.seen) > SEEN_IDS_KEPT:

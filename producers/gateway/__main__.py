@@ -12,6 +12,7 @@ from chargestream.network import load_network
 from chargestream.settings import Settings
 from producers.async_publisher import AsyncPublisher
 from producers.gateway.context import GatewayContext
+from producers.gateway.redact import RedactingFilter
 from producers.gateway.server import serve
 from producers.gateway.tls import server_ssl_context
 from schemas.codec import make_codec
@@ -26,6 +27,9 @@ async def main(settings: Settings) -> None:
     ctx = GatewayContext(
         publisher, make_codec(settings.schema_registry_url), settings.id_token_key.encode(), network
     )
+    ctx.frames_per_second = settings.gateway_station_rate
+    for handler in logging.getLogger().handlers:  # every line of this process, the ocpp library's too
+        handler.addFilter(RedactingFilter(ctx.tokens))
     runner = await serve(
         ctx,
         settings.gateway_host,

@@ -12,8 +12,9 @@ from typing import Protocol
 from chargestream.dlq import dlq_headers
 from chargestream.network import NetworkConfig
 from chargestream.topics import CHARGER_EVENTS, dlq
+from producers.gateway.limits import FRAMES_PER_SECOND
 from producers.gateway.normalize import event_id
-from producers.gateway.redact import redact_tokens
+from producers.gateway.redact import RecentTokens, redact_tokens, token_values
 from schemas.codec import Codec
 from schemas.events import ChargerEvent, Payload, to_record
 
@@ -67,6 +68,10 @@ class GatewayContext:
         # No network file means no station is known and dev mode is off: nobody gets in.
         self.network = network if network is not None else NetworkConfig()
         self.transactions = RecentMap()
+        self.tokens = RecentTokens(self.hash_id_token)  # for error text that quotes a token
+        self.frames_per_second = (
+            FRAMES_PER_SECOND  # per station, sustained (CHARGESTREAM_GATEWAY_STATION_RATE)
+        )
         self.published = 0
         self.dead_letters = 0
 
@@ -112,6 +117,8 @@ class GatewayContext:
 
     async def dead_letter(self, station_id: str, raw: str | bytes, reason: str) -> None:
         data = redact_tokens(raw.encode() if isinstance(raw, str) else raw, self.hash_id_token)
+        text = raw if isinstance(raw, str) else raw.decode(errors="replace")
+        reason = self.tokens.redact(reason, token_values(text))
         log.warning("%s: frame to DLQ: %s", station_id, reason)
         await self.publisher.publish(
             dlq(CHARGER_EVENTS),

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar, cast
 
-from ocpp.exceptions import FormatViolationError, OCPPError
+from ocpp.exceptions import FormatViolationError, GenericError, OCPPError, PropertyConstraintViolationError
 from ocpp.messages import MessageType, unpack
 from ocpp.routing import on as _on
 
 from producers.gateway.context import GatewayContext, now_ms
+from producers.gateway.limits import DROPPED_RESULTS, FRAME_BURST, REFUSED, TokenBucket
 from producers.gateway.normalize import NormalizationError, meter_values, parse_time
+from schemas.bounds import MAX_REGISTER_WH, MIN_TIME_MS, OutOfBounds, check_payload
 from schemas.events import Payload, SampledValue
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,12 +64,15 @@ class GuardedRouting:
     source: str  # ocpp1.6 | ocpp2.0.1
     version: str  # 1.6 | 2.0.1 (normalize's name for it)
     _raw: str = ""
+    _action: str = ""
+    _limiter: TokenBucket | None = None
     _received_at: int = 0
 
     async def route_message(self, raw_msg: str) -> None:
         # Frames are handled one at a time per connection, so these describe the frame being handled.
         self._raw = raw_msg
         self._received_at = now_ms()
+        self.ctx.tokens.note(raw_msg)  # before anything can quote it in an error
         try:
             msg = unpack(raw_msg)
         except OCPPError as exc:
@@ -77,18 +82,53 @@ class GuardedRouting:
                 await self._send(json.dumps([MessageType.CallError, uid, exc.code, exc.description, {}]))  # type: ignore[attr-defined]
             return
         if msg.message_type_id == MessageType.Call:
+            self._action = str(msg.action)
+            if not self._bucket.take():
+                # Told, not dropped: the station keeps the message and sends it again later.
+                REFUSED.labels("rate_limit").inc()
+                error = GenericError(
+                    description=f"rate limit: {self.ctx.frames_per_second:g} messages/s, retry later"
+                )
+                await self._send(msg.create_call_error(error).to_json())  # type: ignore[attr-defined]
+                return
             try:
                 await self._handle_call(msg)  # type: ignore[attr-defined]
             except OCPPError as exc:
                 await self.ctx.dead_letter(self.id, raw_msg, f"{msg.action}: {_reason(exc)}")
                 await self._send(msg.create_call_error(exc).to_json())  # type: ignore[attr-defined]
         elif msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
-            self._response_queue.put_nowait(msg)  # type: ignore[attr-defined]
+            # ocpp queues every result for a call() that may never come; only one we wait for is kept,
+            # so what a client sends unasked cannot pile up in memory.
+            if self._call_lock.locked() and self._response_queue.empty():  # type: ignore[attr-defined]
+                self._response_queue.put_nowait(msg)  # type: ignore[attr-defined]
+            else:
+                DROPPED_RESULTS.inc()
+
+    @property
+    def _bucket(self) -> TokenBucket:
+        if self._limiter is None:
+            rate = self.ctx.frames_per_second
+            self._limiter = TokenBucket(rate, max(FRAME_BURST, 10 * rate))
+        return self._limiter
 
     async def reject(self, action: str, reason: str) -> NoReturn:
         """Schema-valid but meaningless: DLQ the frame and answer FormatViolation."""
         await self.ctx.dead_letter(self.id, self._raw, f"{action}: {reason}")
         raise FormatViolationError(description=f"{action}: {reason}")
+
+    async def out_of_bounds(self, reason: str) -> NoReturn:
+        """Schema-valid but physically impossible (connector -1, a register of 10^18 Wh, 1e308 W):
+        DLQ the frame and answer PropertyConstraintViolation; nothing is published."""
+        await self.ctx.dead_letter(self.id, self._raw, f"{self._action}: out of bounds: {reason}")
+        raise PropertyConstraintViolationError(description=f"{self._action}: {reason}")
+
+    async def register_wh(self, value: int, name: str) -> float:
+        """An integer register of a 1.6 message (meterStart, meterStop) as Wh, within bounds (a
+        400-digit meterStart must not overflow into an internal error)."""
+        if not 0 <= value <= MAX_REGISTER_WH:
+            shown = str(value) if len(str(value)) <= 24 else f"a {len(str(value))}-digit number"
+            await self.out_of_bounds(f"{name} {shown} Wh is outside 0..{MAX_REGISTER_WH:.0e} Wh")
+        return float(value)
 
     async def emit(
         self,
@@ -99,6 +139,12 @@ class GuardedRouting:
         evse_id: int | None = None,
         event_key: str | None = None,
     ) -> None:
+        try:
+            if station_time < MIN_TIME_MS:
+                raise OutOfBounds(f"station time {station_time} ms is before 1970")
+            check_payload(connector_id, evse_id, payload)
+        except OutOfBounds as exc:
+            await self.out_of_bounds(str(exc))
         await self.ctx.emit(
             self.id,
             connector_id,

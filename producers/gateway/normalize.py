@@ -46,6 +46,15 @@ _DEFAULT_UNIT_BY_PREFIX = (
 )
 
 
+MAX_MULTIPLIER = 9  # 2.0.1 unitOfMeasure.multiplier: giga at most
+
+
+def _short(text: object, limit: int = 40) -> str:
+    """A value quoted in an error (DLQ header, log line): bounded, whatever the station sent."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else f"{shown[:limit]}… ({len(shown)} chars)"
+
+
 class NormalizationError(ValueError):
     """A payload that passed the OCPP schema but makes no sense (unit, number, time)."""
 
@@ -67,7 +76,7 @@ def parse_time(text: str) -> int:
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError as exc:
-        raise NormalizationError(f"bad timestamp {text!r}") from exc
+        raise NormalizationError(f"bad timestamp {_short(text)}") from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return to_ms(dt)
@@ -85,7 +94,12 @@ def scale(raw: Decimal, unit: str, multiplier: int = 0) -> tuple[str, float]:
     if unit not in _UNITS:
         raise NormalizationError(f"unknown unit {unit!r}")
     canonical, factor = _UNITS[unit]
-    value = raw * factor * (Decimal(10) ** multiplier)
+    if not -MAX_MULTIPLIER <= multiplier <= MAX_MULTIPLIER:
+        raise NormalizationError(f"multiplier {multiplier} is outside ±{MAX_MULTIPLIER}")
+    try:
+        value = raw * factor * (Decimal(10) ** multiplier)
+    except ArithmeticError as exc:  # decimal overflow of an exponent no meter has
+        raise NormalizationError(f"value {raw} × 10^{multiplier} {unit} is out of range") from exc
     return canonical, float(value)
 
 
@@ -93,9 +107,9 @@ def _decimal(text: str) -> Decimal:
     try:
         d = Decimal(text.strip())
     except (InvalidOperation, AttributeError) as exc:
-        raise NormalizationError(f"value {text!r} is not a number") from exc
+        raise NormalizationError(f"value {_short(text)} is not a number") from exc
     if not d.is_finite():
-        raise NormalizationError(f"value {text!r} is not finite")
+        raise NormalizationError(f"value {_short(text)} is not finite")
     return d
 
 

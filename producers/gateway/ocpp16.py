@@ -75,14 +75,15 @@ class ChargePoint16(GuardedRouting, ChargePoint):  # type: ignore[misc]
         **_kw: Any,
     ) -> call_result.StartTransaction:
         at = await self.station_time(timestamp, "StartTransaction")
+        start_wh = await self.register_wh(meter_start, "meterStart")
         tx = transaction_id_16(self.id, connector_id, at, meter_start, self._received_at)
         self.ctx.transactions.put(self.id, str(tx), connector_id)
-        begin = SampledValue(at, "Wh", float(meter_start), str(meter_start), context="Transaction.Begin")
+        begin = SampledValue(at, "Wh", start_wh, str(meter_start), context="Transaction.Begin")
         payload = TransactionEvent(
             "Started",
             str(tx),
             id_token_hash=self.ctx.hash_id_token(id_tag),
-            meter_wh=float(meter_start),
+            meter_wh=start_wh,
             samples=(begin,),
         )
         await self.emit(connector_id, at, call_unique_id, payload)
@@ -110,6 +111,7 @@ class ChargePoint16(GuardedRouting, ChargePoint):  # type: ignore[misc]
         self, meter_stop: int, timestamp: str, transaction_id: int, call_unique_id: str, **kw: Any
     ) -> call_result.StopTransaction:
         at = await self.station_time(timestamp, "StopTransaction")
+        stop_wh = await self.register_wh(meter_stop, "meterStop")
         samples = await self.samples(kw.get("transaction_data") or [], "StopTransaction")
         # StopTransaction names no connector: this gateway may remember it, else the id carries it
         # (0 = unknown: the stream processor resolves it by transaction id).
@@ -120,7 +122,7 @@ class ChargePoint16(GuardedRouting, ChargePoint):  # type: ignore[misc]
             str(transaction_id),
             stopped_reason=kw.get("reason") or "Local",
             id_token_hash=self.ctx.hash_id_token(kw.get("id_tag")),
-            meter_wh=float(meter_stop),
+            meter_wh=stop_wh,
             samples=samples,
         )
         await self.emit(connector, at, call_unique_id, payload)

@@ -8,6 +8,7 @@ itself is the `ocpp` package's; chargers and tests connect with any WebSocket cl
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 import uuid
@@ -17,6 +18,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from producers.gateway.auth import StationAuthenticator
 from producers.gateway.context import GatewayContext, now_ms
 from producers.gateway.feedback import feedback_handler
+from producers.gateway.limits import MAX_CONNECTIONS, REFUSED, ConnectionSlots, shown, valid_station_id
 from producers.gateway.ocpp16 import ChargePoint16
 from producers.gateway.ocpp201 import ChargePoint201
 from schemas.events import ConnectionChange
@@ -129,10 +131,18 @@ class Connections:
             await asyncio.wait([asyncio.create_task(c.done.wait()) for c in conns], timeout=timeout)
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 CTX = web.AppKey("ctx", GatewayContext)
 AUTH = web.AppKey("auth", StationAuthenticator)
 LIVE = web.AppKey("live", Connections)
 PING = web.AppKey("ping", float)
+SLOTS = web.AppKey("slots", ConnectionSlots)
 
 
 def _unauthorized() -> web.Response:
@@ -144,8 +154,32 @@ def _unauthorized() -> web.Response:
 
 
 async def ocpp_handler(request: web.Request) -> web.StreamResponse:
-    ctx, live, ping = request.app[CTX], request.app[LIVE], request.app[PING]
     station_id = request.match_info["station_id"]
+    if not valid_station_id(station_id):
+        REFUSED.labels("bad_station_id").inc()
+        log.warning(
+            "refused a connection (from %s): invalid station id %r", request.remote, shown(station_id)
+        )
+        return web.Response(
+            status=400,
+            text="400: a station id is 1-48 characters of A-Z a-z 0-9 * _ = + | @ . - (OCPP identity)\n",
+        )
+    slots = request.app[SLOTS]
+    if not slots.acquire():
+        log.warning("%s refused: %d connections, the gateway's cap", station_id, slots.limit)
+        return web.Response(
+            status=503,
+            headers={"Retry-After": "30"},
+            text="503: gateway at its connection cap, retry later\n",
+        )
+    try:
+        return await _serve_station(request, station_id)
+    finally:
+        slots.release()
+
+
+async def _serve_station(request: web.Request, station_id: str) -> web.StreamResponse:
+    ctx, live, ping = request.app[CTX], request.app[LIVE], request.app[PING]
     decision = await request.app[AUTH].authenticate(station_id, request.headers.get("Authorization"))
     if not decision.allowed:
         log.warning("%s refused (from %s): %s", station_id, request.remote, decision.reason)
@@ -200,8 +234,11 @@ async def _feedback(request: web.Request) -> web.Response:
     return await feedback_handler(request, request.app[CTX])
 
 
-def build_app(ctx: GatewayContext, *, ping_seconds: float = DEFAULT_PING_SECONDS) -> web.Application:
+def build_app(
+    ctx: GatewayContext, *, ping_seconds: float = DEFAULT_PING_SECONDS, max_connections: int = MAX_CONNECTIONS
+) -> web.Application:
     app = web.Application(client_max_size=MAX_FRAME_BYTES)
+    app[SLOTS] = ConnectionSlots(max_connections)
     app[CTX] = ctx
     app[AUTH] = StationAuthenticator(ctx.network)
     app[LIVE] = Connections()
@@ -228,13 +265,21 @@ async def serve(
     ssl_context: ssl.SSLContext | None = None,
     ping_seconds: float = DEFAULT_PING_SECONDS,
     backlog: int = 1024,  # a reconnect storm after a gateway restart arrives all at once
+    max_connections: int = MAX_CONNECTIONS,
 ) -> web.AppRunner:
     if ctx.network.dev_mode:
+        if not _loopback(host):
+            log.warning(
+                "dev_mode: serving on 127.0.0.1 instead of %s (dev mode never listens beyond this host)", host
+            )
+            host = "127.0.0.1"
         log.warning(
-            "network dev_mode is on: stations missing from the network file connect without a password "
-            "(never in production; set CHARGESTREAM_NETWORK_FILE)"
+            "network dev_mode is on: stations missing from the network file connect without a password, "
+            "on 127.0.0.1 only (never in production; set CHARGESTREAM_NETWORK_FILE)"
         )
-    runner = web.AppRunner(build_app(ctx, ping_seconds=ping_seconds), access_log=None)
+    runner = web.AppRunner(
+        build_app(ctx, ping_seconds=ping_seconds, max_connections=max_connections), access_log=None
+    )
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=backlog).start()
     return runner

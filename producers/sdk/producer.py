@@ -17,12 +17,13 @@ from typing import Any
 
 from chargestream.topics import CHARGER_EVENTS
 from producers.publisher import DeliveryFailed, DeliveryReport, EventCallback, EventPublisher
+from schemas.bounds import OutOfBounds, check_event
 from schemas.codec import Codec, make_codec
 from schemas.events import ChargerEvent
 
 
 class InvalidEvent(ValueError):
-    """The event does not fit the Avro schema; nothing was sent."""
+    """The event does not fit the Avro schema or is physically impossible; nothing was sent."""
 
 
 class ChargerEventProducer:
@@ -47,7 +48,12 @@ class ChargerEventProducer:
         self.sent = 0
 
     def send(self, event: ChargerEvent, on_delivery: EventCallback | None = None) -> None:
-        """Queue one event (returns at once; delivery is reported by the callbacks and `flush`)."""
+        """Queue one event (returns at once; delivery is reported by the callbacks and `flush`).
+        InvalidEvent, before anything is sent, for an event no charger can produce (schemas.bounds)."""
+        try:
+            check_event(event)
+        except OutOfBounds as exc:
+            raise InvalidEvent(f"{event.kind} {event.event_id}: out of bounds: {exc}") from exc
         try:
             self._publisher.publish(event, on_delivery)
         except (ValueError, TypeError, KeyError) as exc:  # fastavro's ways of saying "not this schema"
