@@ -374,3 +374,63 @@ def test_absurd_201_frames_are_refused_and_the_session_billed_exactly(
     assert [b[0] for b in bills] == ["10000"], bills
     assert len(reasons) == 6, reasons
     assert alive == {"gateway": True, "worker": True, "sink": True}
+
+
+def test_absurd_events_that_bypass_the_gateway_are_dead_lettered_by_worker_and_sink(
+    stack_settings: Settings, unique: str, tmp_path: Path
+) -> None:
+    """A producer that is not the gateway or the SDK (a raw Avro publisher) is held to the same bounds:
+    the worker's engine and the sink refuse each event to their DLQs, and a good session of the same
+    station around them is billed exactly."""
+    from producers.publisher import EventPublisher
+    from schemas.codec import EmbeddedCodec
+    from schemas.events import ChargerEvent, MeterValues, SampledValue, StatusChange, TransactionEvent
+
+    station = f"RAWPOISON-{unique}"
+    t0 = int((BASE - timedelta(hours=2)).timestamp() * 1000)
+    minute = 60_000
+    n = [0]
+
+    def ev(m: float, payload: Any, connector: int = 1) -> ChargerEvent:
+        n[0] += 1
+        at = t0 + round(m * minute)
+        return ChargerEvent(f"{station}-{n[0]}", station, connector, at, at, "raw", payload)
+
+    def wh(m: float, value: float) -> MeterValues:
+        return MeterValues((SampledValue(t0 + round(m * minute), "Wh", value, repr(value)),), "tx")
+
+    absurd = [
+        ev(12, StatusChange("Charging"), connector=70_000),
+        ev(13, StatusChange("Charging"), connector=-1),
+        ev(14, wh(14, 1e308)),
+        ev(15, wh(15, 1e19)),
+        ev(16, TransactionEvent("Updated", "tx", meter_wh=1e18)),
+    ]
+    good = [
+        ev(0, StatusChange("Preparing")),
+        ev(1, TransactionEvent("Started", "tx", meter_wh=1_000.0)),
+        ev(1, StatusChange("Charging")),
+        ev(10, wh(10, 3_000.0)),
+        *absurd,
+        ev(30, wh(30, 5_000.0)),
+        ev(40, TransactionEvent("Ended", "tx", meter_wh=5_500.0)),
+        ev(41, StatusChange("Available")),
+    ]
+    run = stack_settings.model_copy(update={"network_file": _network(tmp_path)})
+    stack.up(run, say=lambda _line: None)
+    try:
+        EventPublisher(run.bootstrap, EmbeddedCodec()).publish_all(good)
+        bills = _bills(run, station, 1)
+        deadline = time.monotonic() + 60
+        reasons: list[str] = []
+        while time.monotonic() < deadline and len(reasons) < 2 * len(absurd):
+            reasons = _dead_letters(run.bootstrap, station)
+            time.sleep(1)
+        alive = _alive(run)
+    finally:
+        stack.down(run, say=lambda _line: None)
+    assert [b[0] for b in bills] == ["4500"], bills
+    # each absurd event twice: once from the worker (stage sessions), once from the sink
+    assert len(reasons) == 2 * len(absurd), reasons
+    assert all("outside" in r or "not" in r for r in reasons), reasons
+    assert alive == {"gateway": True, "worker": True, "sink": True}
