@@ -25,11 +25,11 @@ from confluent_kafka import Consumer, TopicPartition
 
 from chargestream import kafka_local, stack
 from chargestream.settings import Settings
-from chargestream.topics import CHARGER_EVENTS, ensure_topics
 from producers.fleet import FleetConfig, simulate
 from producers.publisher import EventPublisher
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, from_record, to_record
+from schemas.topics import CHARGER_EVENTS, ensure_topics
 from streams.batch import process_batch
 from streams.policy import Policy
 from streams.state_codec import dump_state, load_state

@@ -44,12 +44,12 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from chargestream import kafka_local
-from chargestream.network import NetworkConfig
 from chargestream.settings import Settings
-from chargestream.topics import CHARGER_EVENTS, ensure_topics
 from producers.async_publisher import AsyncPublisher
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, MeterValues, SampledValue, to_record
+from schemas.network import NetworkConfig
+from schemas.topics import CHARGER_EVENTS, ensure_topics
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "gateway.json"

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from chargestream.errors import SetupError
-from chargestream.network import load_network
 from chargestream.query import run_query
 from chargestream.settings import Settings
+from schemas.errors import SetupError
+from schemas.network import load_network
 from streams.billing import StationInfo, cdr
 from streams.policy import policy_from_network
 

@@ -19,10 +19,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from chargestream import kafka_local, stack
-from chargestream.errors import SetupError
 from chargestream.query import QueryError, run_query, scalar
 from chargestream.settings import Settings
 from chargestream.terminal import terminal_safe
+from schemas.errors import SetupError
 
 if TYPE_CHECKING:
     from producers.replay.runner import ReplayReport
@@ -296,9 +296,9 @@ def _replay(
     truth = truth or settings.state_dir / "truth" / f"replay-{fmt}.jsonl"
     publisher = None
     if not dry_run:
-        from chargestream.topics import ensure_topics
         from producers.publisher import EventPublisher
         from schemas.codec import make_codec
+        from schemas.topics import ensure_topics
 
         ensure_topics(settings.bootstrap, settings.topic_partitions)  # SetupError when Kafka is not up
         publisher = EventPublisher(settings.bootstrap, make_codec(settings.schema_registry_url))
@@ -487,7 +487,7 @@ def stations_hash_password() -> None:
     Put it under `stations: <id>: password_hash:`; the station connects with HTTP Basic auth,
     username = its id (OCPP security profile 1, or 2 with TLS).
     """
-    from chargestream.network import hash_password
+    from schemas.network import hash_password
 
     if sys.stdin.isatty():
         password = typer.prompt("station password", hide_input=True, confirmation_prompt=True)

@@ -18,9 +18,9 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
-from chargestream.errors import SetupError
 from chargestream.processes import Managed
 from chargestream.settings import Settings
+from schemas.errors import SetupError
 
 READY_LINE = "Kafka Server started"
 

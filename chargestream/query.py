@@ -6,9 +6,9 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlencode
 
-from chargestream.errors import SetupError
 from chargestream.processes import Managed
 from chargestream.settings import Settings
+from schemas.errors import SetupError
 
 
 class QueryError(RuntimeError):

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, TopicPartition
 
 from chargestream import kafka_local
-from chargestream.errors import SetupError
 from chargestream.processes import Managed
 from chargestream.query import sink_process
 from chargestream.settings import Settings
-from chargestream.topics import CHARGER_EVENTS, ensure_topics
+from schemas.errors import SetupError
+from schemas.topics import CHARGER_EVENTS, ensure_topics
 from sinks.service import SINK_TOPICS
 
 Say = Callable[[str], None]

@@ -7,7 +7,7 @@ import threading
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from producers.publisher import producer_config
+from schemas.clients import producer_config
 
 
 class AsyncPublisher:

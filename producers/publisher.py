@@ -13,9 +13,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from chargestream.topics import CHARGER_EVENTS
+from schemas.clients import producer_config
 from schemas.codec import Codec
 from schemas.events import ChargerEvent, to_record
+from schemas.topics import CHARGER_EVENTS
 
 MAX_KEPT_ERRORS = 100  # the count is exact; only the first messages are kept
 
@@ -43,17 +44,6 @@ class DeliveryFailed(RuntimeError):
     def __init__(self, message: str, report: DeliveryReport | None = None) -> None:
         super().__init__(message)
         self.report = report or DeliveryReport()
-
-
-def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,  # implies acks=all and ordered retries
-        "acks": "all",
-        "linger.ms": 5,
-        "compression.type": "lz4",
-        **extra,
-    }
 
 
 class EventPublisher:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from schemas.errors import RecordError
 from schemas.events import (
     ChargerEvent,
     MeterValues,
@@ -35,7 +36,7 @@ MIN_TIME_MS = 0
 MAX_TIME_MS = 4_102_444_800_000
 
 
-class OutOfBounds(ValueError):
+class OutOfBounds(RecordError):
     """A value no real charger sends; the message names the field and the bound."""
 
 

@@ -16,11 +16,13 @@ from typing import Any, Protocol
 
 import fastavro
 
+from schemas.errors import RecordError
+
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
 
 
-class DecodeError(ValueError):
+class DecodeError(RecordError):
     """Bytes that are not a valid record of a known schema: they go to the topic's DLQ."""
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from chargestream.errors import SetupError
+from schemas.errors import SetupError
 
 
 def connect(dsn: str, **kwargs: Any) -> Client:

@@ -9,9 +9,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from chargestream.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
 from schemas.bounds import MAX_CONNECTOR_ID, OutOfBounds, check_event
 from schemas.events import ChargerEvent, MeterValues, StatusChange, from_ms, from_record, to_ms
+from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
 
 Row = tuple[Any, ...]
 

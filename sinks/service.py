@@ -13,9 +13,9 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 
 from chargestream.settings import Settings
-from chargestream.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
-from producers.publisher import producer_config
+from schemas.clients import producer_config
 from schemas.codec import make_codec
+from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
 from sinks.clickhouse import connect
 from sinks.migrations import migrate
 from sinks.query_endpoint import QueryServer

@@ -20,9 +20,9 @@ from typing import Any, cast
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from chargestream.dlq import dlq_headers
-from chargestream.topics import ALERT_TOPICS, dlq
 from schemas.codec import Codec, DecodeError
+from schemas.dlq import dlq_headers
+from schemas.topics import ALERT_TOPICS, dlq
 from sinks.rows import COLUMNS, Row, rows_for
 
 log = logging.getLogger("chargestream.sink")

@@ -2,7 +2,7 @@
 
 import sys
 
-from chargestream.topics import ensure_topics, worker_changelog
+from schemas.topics import ensure_topics, worker_changelog
 from streams.app import app, settings
 
 if __name__ == "__main__":

@@ -18,12 +18,12 @@ from typing import Any
 import faust
 from faust.types import EventT
 
-from chargestream.dlq import dlq_headers
-from chargestream.network import load_network
 from chargestream.settings import Settings
-from chargestream.topics import ALERTS_IDLE, CHARGER_EVENTS, SESSIONS, dlq
 from schemas.codec import DecodeError, make_codec
+from schemas.dlq import dlq_headers
 from schemas.events import ChargerEvent, Heartbeat, from_record, to_record
+from schemas.network import load_network
+from schemas.topics import ALERTS_IDLE, CHARGER_EVENTS, SESSIONS, dlq
 from streams.batch import process_batch
 from streams.policy import policy_from_network
 from streams.station import FLUSH_SOURCE, StationState, flush_marker_id

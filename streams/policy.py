@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from streams.tariffs import Tariff, parse_tariff
 
 if TYPE_CHECKING:
-    from chargestream.network import NetworkConfig
+    from schemas.network import NetworkConfig
 
 MINUTE_MS: Final = 60_000
 HOUR_MS: Final = 60 * MINUTE_MS

@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient
 
 from chargestream import kafka_local
 from chargestream.settings import Settings
-from chargestream.topics import ensure_topics
+from schemas.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(os.environ.get("CHARGESTREAM_CACHE_DIR", REPO / ".chargestream"))

@@ -7,8 +7,6 @@ import logging
 import signal
 import sys
 
-from chargestream.errors import SetupError
-from chargestream.network import load_network
 from chargestream.settings import Settings
 from producers.async_publisher import AsyncPublisher
 from producers.gateway.context import GatewayContext
@@ -16,6 +14,8 @@ from producers.gateway.redact import RedactingFilter
 from producers.gateway.server import serve
 from producers.gateway.tls import server_ssl_context
 from schemas.codec import make_codec
+from schemas.errors import SetupError
+from schemas.network import load_network
 
 log = logging.getLogger("chargestream.gateway")
 

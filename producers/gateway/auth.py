@@ -15,7 +15,7 @@ import hmac
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from chargestream.network import NetworkConfig, verify_password
+from schemas.network import NetworkConfig, verify_password
 
 
 @dataclass(frozen=True, slots=True)

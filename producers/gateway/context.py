@@ -9,14 +9,14 @@ import time
 from collections import OrderedDict
 from typing import Protocol
 
-from chargestream.dlq import dlq_headers
-from chargestream.network import NetworkConfig
-from chargestream.topics import CHARGER_EVENTS, dlq
 from producers.gateway.limits import FRAMES_PER_SECOND
 from producers.gateway.normalize import event_id
 from producers.gateway.redact import RecentTokens, redact_tokens, token_values
 from schemas.codec import Codec
+from schemas.dlq import dlq_headers
 from schemas.events import ChargerEvent, Payload, to_record
+from schemas.network import NetworkConfig
+from schemas.topics import CHARGER_EVENTS, dlq
 
 log = logging.getLogger("chargestream.gateway")
 

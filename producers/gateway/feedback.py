@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chargestream.topics import DRIVER_FEEDBACK
 from producers.gateway.context import GatewayContext, now_ms
 from schemas.events import to_ms
+from schemas.topics import DRIVER_FEEDBACK
 
 Category = Literal["cannot-start", "slow", "broken-cable", "blocked-by-idle-car", "payment", "other"]
 _FEEDBACK_NS = uuid.UUID("0b7c2f4e-8d4a-4f7e-9a51-666565646263")

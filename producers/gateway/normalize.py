@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from chargestream.network import StationMetadata
 from schemas.events import ENERGY_REGISTER, FaultNotice, SampledValue, StationBoot, TransactionEvent, to_ms
+from schemas.network import StationMetadata
 
 _EVENT_NS = uuid.UUID("4f8a3a1c-5b1e-4c8e-9f3e-6f6370702d67")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from chargestream.errors import SetupError
+from schemas.errors import SetupError
 
 
 def server_ssl_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from chargestream.topics import CHARGER_EVENTS
 from producers.publisher import DeliveryFailed, DeliveryReport, EventCallback, EventPublisher
 from schemas.bounds import OutOfBounds, check_event
 from schemas.codec import Codec, make_codec
 from schemas.events import ChargerEvent
+from schemas.topics import CHARGER_EVENTS
 
 
 class InvalidEvent(ValueError):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chargestream.topics import DRIVER_FEEDBACK
 from producers.publisher import EventPublisher
 from producers.simulator.feedback import FeedbackReport
 from producers.simulator.pacing import Pacer, origin, releases
 from producers.simulator.simulation import Simulation
+from schemas.topics import DRIVER_FEEDBACK
 
 PROGRESS_EVERY = 1_000
 

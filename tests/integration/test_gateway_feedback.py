@@ -8,9 +8,9 @@ from typing import Any
 
 import aiohttp
 
-from chargestream.network import NetworkConfig
-from chargestream.topics import DRIVER_FEEDBACK
 from schemas.codec import EmbeddedCodec
+from schemas.network import NetworkConfig
+from schemas.topics import DRIVER_FEEDBACK
 from tests.integration.test_gateway_ocpp16 import consume
 from tests.integration.test_gateway_ocpp201 import running_gateway
 

@@ -10,8 +10,8 @@ import tracemalloc
 import pytest
 import websockets
 
-from chargestream.network import NetworkConfig
 from producers.gateway.limits import DROPPED_RESULTS, FRAME_BURST, REFUSED
+from schemas.network import NetworkConfig
 from tests.integration.test_gateway_ocpp201 import free_port, running_gateway
 
 

@@ -15,14 +15,14 @@ from ocpp.v16 import ChargePoint as ClientChargePoint
 from ocpp.v16 import call
 
 from chargestream.kafka_local import free_port
-from chargestream.network import NetworkConfig, SiteConfig, StationConfig
-from chargestream.topics import CHARGER_EVENTS, dlq
 from producers.async_publisher import AsyncPublisher
 from producers.gateway.context import GatewayContext
 from producers.gateway.server import serve
 from producers.gateway.txid16 import connector_of_transaction_16
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, ConnectionChange, StationBoot, from_record
+from schemas.network import NetworkConfig, SiteConfig, StationConfig
+from schemas.topics import CHARGER_EVENTS, dlq
 
 T0 = "2026-11-24T10:00:00Z"
 

@@ -17,8 +17,6 @@ from ocpp.v201 import ChargePoint as ClientChargePoint
 from ocpp.v201 import call
 
 from chargestream.kafka_local import free_port
-from chargestream.network import NetworkConfig, SiteConfig, StationConfig
-from chargestream.topics import CHARGER_EVENTS, dlq
 from producers.async_publisher import AsyncPublisher
 from producers.gateway.context import GatewayContext
 from producers.gateway.normalize import parse_time
@@ -33,6 +31,8 @@ from schemas.events import (
     TransactionEvent,
     from_record,
 )
+from schemas.network import NetworkConfig, SiteConfig, StationConfig
+from schemas.topics import CHARGER_EVENTS, dlq
 from tests.integration.test_gateway_ocpp16 import consume
 
 T0 = "2026-11-24T10:00:00Z"

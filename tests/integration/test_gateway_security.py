@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from chargestream.network import NetworkConfig, StationConfig, hash_password
 from producers.gateway.tls import server_ssl_context
+from schemas.network import NetworkConfig, StationConfig, hash_password
 from tests.integration.test_gateway_ocpp201 import events_of, running_gateway
 
 PASSWORD = "s3cret-station-password"  # 16-40 characters, as the OCPP security profiles want

@@ -10,10 +10,10 @@ from confluent_kafka.admin import AdminClient
 from chargestream import stack
 from chargestream.query import scalar
 from chargestream.settings import Settings
-from chargestream.topics import CHARGER_EVENTS, dlq, worker_changelog
 from producers.fleet import FleetConfig, simulate
 from producers.publisher import EventPublisher
 from schemas.codec import EmbeddedCodec
+from schemas.topics import CHARGER_EVENTS, dlq, worker_changelog
 from tests.unit.session_harness import run
 
 

@@ -35,7 +35,7 @@ from ocpp.v201 import call as call201
 from chargestream import stack
 from chargestream.query import scalar
 from chargestream.settings import Settings
-from chargestream.topics import CHARGER_EVENTS, dlq
+from schemas.topics import CHARGER_EVENTS, dlq
 
 EXAMPLES = int(os.environ.get("CHARGESTREAM_POISON_EXAMPLES", "4"))
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)

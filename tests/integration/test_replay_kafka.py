@@ -12,12 +12,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from chargestream.cli import _replay
 from chargestream.settings import Settings
-from chargestream.topics import CHARGER_EVENTS
 from producers.publisher import EventPublisher
 from producers.replay import events_for, load
 from producers.replay.runner import run_replay
 from schemas.codec import EmbeddedCodec
 from schemas.events import from_record
+from schemas.topics import CHARGER_EVENTS
 from tests.unit.test_replay_events import DATASETS
 
 ACN = DATASETS / "acn_caltech_sessions.json"

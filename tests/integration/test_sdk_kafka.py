@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import Consumer, Message
 
-from chargestream.topics import CHARGER_EVENTS
 from producers import sdk
 from producers.sdk import example
 from producers.sdk.example import session_events
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, from_record
+from schemas.topics import CHARGER_EVENTS
 
 
 def consume_station(bootstrap: str, station_id: str, n: int, timeout: float = 30.0) -> list[Message]:

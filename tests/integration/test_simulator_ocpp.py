@@ -9,8 +9,6 @@ from collections import defaultdict
 from confluent_kafka import Consumer, Message
 
 from chargestream.kafka_local import free_port
-from chargestream.network import NetworkConfig
-from chargestream.topics import CHARGER_EVENTS, DRIVER_FEEDBACK
 from producers.async_publisher import AsyncPublisher
 from producers.gateway.context import GatewayContext
 from producers.gateway.server import serve
@@ -27,6 +25,8 @@ from schemas.events import (
     TransactionEvent,
     from_record,
 )
+from schemas.network import NetworkConfig
+from schemas.topics import CHARGER_EVENTS, DRIVER_FEEDBACK
 
 
 def _consume(

@@ -12,8 +12,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Producer
 
-from chargestream.topics import SESSIONS
 from schemas.codec import EmbeddedCodec
+from schemas.topics import SESSIONS
 from sinks.clickhouse import connect
 from sinks.migrations import migrate
 from sinks.service import _decode_json

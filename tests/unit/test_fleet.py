@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import pytest
 
-from chargestream.topics import DRIVER_FEEDBACK
 from producers.fleet import FleetConfig, simulate
 from producers.simulator import (
     PITFALL_NAMES,
@@ -36,6 +35,7 @@ from schemas.events import (
     StatusChange,
     TransactionEvent,
 )
+from schemas.topics import DRIVER_FEEDBACK
 
 HOUR = 3_600_000
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from chargestream.errors import SetupError
-from chargestream.network import NetworkConfig, StationConfig, hash_password
 from producers.gateway.auth import (
     Credentials,
     Decision,
@@ -19,6 +17,8 @@ from producers.gateway.auth import (
     requirement,
 )
 from producers.gateway.tls import server_ssl_context
+from schemas.errors import SetupError
+from schemas.network import NetworkConfig, StationConfig, hash_password
 
 HASH = hash_password("station-password-1", iterations=1000)
 NET = NetworkConfig(stations={"CP1": StationConfig(password_hash=HASH), "CP2": StationConfig()})

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from chargestream.topics import DRIVER_FEEDBACK
 from producers.gateway.feedback import FeedbackError, feedback_id_for, feedback_record, parse_feedback
 from schemas.codec import EmbeddedCodec
+from schemas.topics import DRIVER_FEEDBACK
 
 GOOD = {"station_id": "CP1", "category": "slow"}
 

@@ -4,7 +4,6 @@ import math
 
 import pytest
 
-from chargestream.network import StationMetadata
 from producers.gateway.normalize import (
     NormalizationError,
     event_id,
@@ -17,6 +16,7 @@ from producers.gateway.normalize import (
     transaction_event_key_201,
 )
 from schemas.events import FaultNotice, StationBoot, TransactionEvent
+from schemas.network import StationMetadata
 
 T = "2026-11-24T10:00:00Z"
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from chargestream.errors import SetupError
-from chargestream.network import (
+from chargestream.settings import Settings
+from schemas.errors import SetupError
+from schemas.network import (
     HASH_SCHEME,
     NetworkConfig,
     SiteConfig,
@@ -17,7 +18,6 @@ from chargestream.network import (
     load_network,
     verify_password,
 )
-from chargestream.settings import Settings
 
 
 def test_hash_and_verify() -> None:

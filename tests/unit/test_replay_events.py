@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from chargestream.topics import CHARGER_EVENTS
 from producers.replay import Defects, ReplaySession, events_for, truth_lines
 from producers.replay.events import REGISTER_BASE_WH, session_events, timeline, transaction_id
 from schemas.codec import EmbeddedCodec
@@ -30,6 +29,7 @@ from schemas.events import (
     from_record,
     to_record,
 )
+from schemas.topics import CHARGER_EVENTS
 
 SHARED = Path(os.environ.get("CHARGESTREAM_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
 DATASETS = SHARED / "datasets"

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from chargestream.topics import CHARGER_EVENTS
 from producers import sdk
 from producers.sdk.example import session_events
 from schemas.codec import EmbeddedCodec
@@ -24,6 +23,7 @@ from schemas.events import (
     from_record,
     to_record,
 )
+from schemas.topics import CHARGER_EVENTS
 
 T = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 T_MS = 1_795_514_400_000

@@ -17,10 +17,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chargestream.topics import CHARGER_EVENTS
 from producers.fleet import FleetConfig, Pitfalls, simulate
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, Heartbeat, from_record, to_record
+from schemas.topics import CHARGER_EVENTS
 from streams.batch import process_batch
 from streams.policy import Policy
 from streams.state_codec import attach_chunks, load_state, split_state

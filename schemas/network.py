@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chargestream.errors import SetupError
+from schemas.errors import SetupError
 
 HASH_SCHEME = "pbkdf2_sha256"
 # OCPP security profile passwords are 16-40 random characters: high entropy, so a moderate

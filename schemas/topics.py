@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from chargestream.errors import SetupError
+from schemas.errors import SetupError
 
 CHARGER_EVENTS = "charger.events"
 DRIVER_FEEDBACK = "driver.feedback"
