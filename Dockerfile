@@ -33,4 +33,4 @@ USER chargestream
 # Run outside /app so `python -m ...` imports the installed packages, not the copied sources.
 WORKDIR /home/chargestream
 
-CMD ["python", "-m", "sinks"]
+CMD ["python", "-m", "chargestream.cli", "serve", "sink"]

@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -132,7 +131,7 @@ def through_broker(events: list[ChargerEvent], partitions: int) -> dict[str, Any
             started_broker = True
         ensure_topics(settings.bootstrap, partitions)
         worker.start(
-            [sys.executable, "-m", "streams", "worker", "--without-web", "--loglevel", "warn"],
+            [*stack.SERVE, "worker", "--loglevel", "warn"],
             env=stack.child_env(settings, "worker"),
         )
         ready = settings.run_dir / "worker.ready"

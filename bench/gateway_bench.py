@@ -4,7 +4,7 @@
 
 Runs against CHARGESTREAM_KAFKA_BOOTSTRAP, or starts a local broker from the jars (like the tests) in a
 temp state dir and stops it afterwards. The gateway runs in a process of its own (`serve` below, the same
-code as `python -m producers.gateway` with a choice of publisher), so its RSS and CPU are its own; the
+code as `chargestream serve gateway` with a choice of publisher), so its RSS and CPU are its own; the
 clients are raw WebSocket clients in this process sending pre-built OCPP 2.0.1 frames (one outstanding
 call per connection, as OCPP requires).
 
@@ -439,7 +439,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "serve":  # the gateway child: serve PORT BOOTSTRAP PUBLISHER
-        # as producers.gateway.__main__ configures it
+        # as producers.gateway.service configures it
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
         logging.getLogger("ocpp").setLevel(logging.WARNING)
         asyncio.run(_serve(int(sys.argv[2]), sys.argv[3], sys.argv[4]))

@@ -501,6 +501,25 @@ def stations_hash_password() -> None:
     print(hash_password(password))
 
 
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="worker | sink | gateway")],
+    loglevel: Annotated[str, typer.Option(help="worker log level (Faust)")] = "info",
+) -> None:
+    """Run one service in the foreground, configured from CHARGESTREAM_* (what `up`, compose and the
+    Dockerfile run; stop it with SIGTERM). `up` starts all three in the background instead."""
+    from chargestream.serve import SERVICES, serve_worker
+
+    if service not in SERVICES:
+        err.print(f"[red]unknown service {service!r}:[/] choose one of {', '.join(SERVICES)}")
+        raise typer.Exit(2)
+    settings = Settings()
+    if service == "worker":
+        serve_worker(settings, loglevel)
+    else:
+        SERVICES[service](settings)
+
+
 def main() -> None:
     try:
         app()

@@ -41,6 +41,7 @@ def _wait_until(ready: Callable[[], bool], proc: Managed, timeout: float, what: 
     raise SetupError(f"the {what} was not ready within {timeout:.0f} s; see {proc.log_file}")
 
 
+SERVE = [sys.executable, "-m", "chargestream.cli", "serve"]
 # Settings that are secrets, and the only components that get them: a query that reads a process's
 # environment (or a crash dump of it) must find nothing it could forge bills or idTag hashes with.
 SECRETS: dict[str, frozenset[str]] = {
@@ -105,7 +106,7 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
         (settings.run_dir / "worker.ready").unlink(missing_ok=True)
         (settings.run_dir / "worker.crashed").unlink(missing_ok=True)
         worker.start(
-            [sys.executable, "-m", "streams", "worker", "--without-web", "--loglevel", "info"],
+            [*SERVE, "worker"],
             env=child_env(settings, "worker"),
         )
     sink = sink_process(settings)
@@ -118,7 +119,7 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
                 "or choose another with CHARGESTREAM_QUERY_PORT"
             )
         (settings.run_dir / "sink.ready").unlink(missing_ok=True)
-        sink.start([sys.executable, "-m", "sinks"], env=child_env(settings, "sink"))
+        sink.start([*SERVE, "sink"], env=child_env(settings, "sink"))
     gateway = gateway_process(settings)
     if gateway.pid() is None:
         if not kafka_local.port_free(settings.gateway_host, settings.gateway_port):
@@ -126,7 +127,7 @@ def _up(settings: Settings, say: Say, timeout: float) -> None:
                 f"port {settings.gateway_port} (OCPP gateway) is in use by another process: stop it "
                 "or choose another with CHARGESTREAM_GATEWAY_PORT"
             )
-        gateway.start([sys.executable, "-m", "producers.gateway"], env=child_env(settings, "gateway"))
+        gateway.start([*SERVE, "gateway"], env=child_env(settings, "gateway"))
     _wait_until((settings.run_dir / "worker.ready").exists, worker, timeout, "stream worker")
     say(f"worker     pid {worker.pid()}  Faust app {settings.worker_id}")
     _wait_until((settings.run_dir / "sink.ready").exists, sink, timeout, "sink")

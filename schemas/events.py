@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
+from schemas.errors import RecordError
+
 NAMESPACE = "io.chargestream.events"
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -178,10 +180,13 @@ def _sample_from_record(r: dict[str, Any]) -> SampledValue:
 
 def from_record(rec: dict[str, Any]) -> ChargerEvent:
     """The typed event of a decoded Avro record (read with return_record_name=True)."""
-    name, body = rec["payload"]
+    try:
+        name, body = rec["payload"]
+    except (KeyError, TypeError, ValueError) as exc:  # a record from another producer's shape
+        raise RecordError(f"no payload (name, fields) in the record: {exc}") from exc
     cls = _PAYLOAD_TYPES.get(name)
     if cls is None:
-        raise ValueError(f"unknown payload type {name!r}")
+        raise RecordError(f"unknown payload type {name!r}")
     body = dict(body)
     if "samples" in body:
         body["samples"] = tuple(_sample_from_record(s) for s in body["samples"])

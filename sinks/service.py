@@ -12,11 +12,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from chargestream.settings import Settings
 from schemas.clients import producer_config
 from schemas.codec import make_codec
 from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
 from sinks.clickhouse import connect
+from sinks.config import SinkConfig
 from sinks.migrations import migrate
 from sinks.query_endpoint import QueryServer
 from sinks.query_guard import ReadOnlyQueries
@@ -36,39 +36,38 @@ def _decode_json(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def run(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    client = connect(settings.clickhouse_dsn)
+def run(config: SinkConfig) -> None:
+    client = connect(config.clickhouse_dsn)
     applied = migrate(client)
-    log.info("ClickHouse %s ready (migrations applied now: %s)", settings.clickhouse_dsn, applied or "none")
+    log.info("ClickHouse %s ready (migrations applied now: %s)", config.clickhouse_dsn, applied or "none")
     lock = threading.Lock()
     server: QueryServer | None = None
-    if settings.uses_embedded_clickhouse:
+    if config.embedded:
         # A handle of its own: read-only for good, and a slow query does not hold the writer's lock.
-        queries = ReadOnlyQueries(connect(settings.clickhouse_dsn), embedded=True)
-        server = QueryServer(queries, settings.query_host, settings.query_port)
+        queries = ReadOnlyQueries(connect(config.clickhouse_dsn), embedded=True)
+        server = QueryServer(queries, config.query_host, config.query_port)
         server.start()
-        log.info("read-only query endpoint on http://%s:%d", settings.query_host, settings.query_port)
+        log.info("read-only query endpoint on http://%s:%d", config.query_host, config.query_port)
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap,
-            "group.id": settings.sink_group,
+            "bootstrap.servers": config.bootstrap,
+            "group.id": config.group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
             "partition.assignment.strategy": "cooperative-sticky",
         }
     )
-    producer = Producer(producer_config(settings.bootstrap))
+    producer = Producer(producer_config(config.bootstrap))
     writer = ClickHouseWriter(
         consumer,
         producer,
         client,
-        make_codec(settings.schema_registry_url),
+        make_codec(config.registry_url),
         _decode_json,
         lock,
-        settings.sink_batch_max,
-        settings.sink_flush_seconds,
+        config.batch_max,
+        config.flush_seconds,
     )
     stop = threading.Event()
 
@@ -79,20 +78,21 @@ def run(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     consumer.subscribe(SINK_TOPICS, on_assign=writer.on_assign, on_revoke=writer.on_revoke)
-    ready = settings.run_dir / "sink.ready"
+    ready = config.run_dir / "sink.ready" if config.run_dir is not None else None
     last_report = time.monotonic()
     try:
         while not stop.is_set():
             writer.poll_once()
-            if writer.assigned and not ready.exists():
-                settings.run_dir.mkdir(parents=True, exist_ok=True)
+            if ready is not None and writer.assigned and not ready.exists():
+                ready.parent.mkdir(parents=True, exist_ok=True)
                 ready.write_text(str(time.time()))
             if time.monotonic() - last_report > 30:
                 s = writer.stats
                 log.info("batches=%d rows=%d dead_letters=%d", s.batches, s.rows, s.dead_letters)
                 last_report = time.monotonic()
     finally:
-        ready.unlink(missing_ok=True)
+        if ready is not None:
+            ready.unlink(missing_ok=True)
         consumer.close()
         producer.flush(10)
         if server is not None:
@@ -100,7 +100,3 @@ def run(settings: Settings) -> None:
             server.queries.client.close()
         client.close()
         log.info("sink stopped")
-
-
-if __name__ == "__main__":
-    run(Settings())

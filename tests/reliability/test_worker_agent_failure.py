@@ -30,10 +30,11 @@ from tests.reliability.test_worker_crash import _start_group_at_end
 
 INJECTED_WORKER = """
 import sys
-import streams.app as worker
-from streams.__main__ import ensure_topics, worker_changelog
+import streams.agents.sessions as agent
+from chargestream.serve import serve_worker
+from chargestream.settings import Settings
 
-real = worker.process_batch
+real = agent.process_batch
 POISON = sys.argv[1]
 
 def failing(events, *args, **kwargs):
@@ -42,11 +43,8 @@ def failing(events, *args, **kwargs):
         raise RuntimeError("injected fault: the engine failed on this batch")
     return real(events, *args, **kwargs)
 
-worker.process_batch = failing
-ensure_topics(worker.settings.bootstrap, worker.settings.topic_partitions,
-              topics=[worker_changelog(worker.settings.worker_id)])
-sys.argv = ["streams", "worker", "--without-web", "--loglevel", "info"]
-worker.app.main()
+agent.process_batch = failing
+serve_worker(Settings())
 """
 
 

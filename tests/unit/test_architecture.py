@@ -3,8 +3,7 @@
 - `schemas/` (wire contracts, topics, DLQ headers, errors, the stations-file model, client defaults)
   imports nothing else of ours;
 - `producers/`, `streams/`, `sinks/` never import `chargestream/` (the CLI, the stack, the environment),
-  except the entry points still listed in UPWARD, which must shrink to nothing (the test fails when an
-  entry is no longer needed, so the list cannot go stale);
+  (the CLI, the stack, the environment): chargestream/serve.py builds each service from a config object;
 - the functional core of `streams/` imports no Kafka, Faust or ClickHouse.
 """
 
@@ -15,15 +14,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("schemas", "producers", "streams", "sinks", "chargestream", "bench", "tests")
-# Entry points that still read the environment through chargestream.settings (the next layout step
-# builds the services from a config object and removes these).
-UPWARD = {
-    "producers/gateway/__main__.py": {"chargestream.settings"},
-    "sinks/__main__.py": {"chargestream.settings"},
-    "sinks/service.py": {"chargestream.settings"},
-    "streams/app.py": {"chargestream.settings"},
+# Entry points that may read the environment through chargestream/: none, the services are built from
+# config objects by chargestream/serve.py.
+UPWARD: dict[str, set[str]] = {}
+# The imperative shell of the worker: the app builder, its agents and the Faust-state adapter.
+SHELL = {
+    "streams/worker.py",
+    "streams/station_table.py",
+    "streams/agents/sessions.py",
+    "streams/agents/flush.py",
 }
-SHELL = {"streams/app.py", "streams/station_table.py", "streams/__main__.py"}
 FRAMEWORKS = ("faust", "confluent_kafka", "aiokafka", "clickhouse_connect", "chdb", "mode")
 
 

@@ -208,13 +208,15 @@ def test_healthy_conditions_have_healthchecks() -> None:
     assert _service("sink")["depends_on"]["clickhouse"]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize(("service", "module"), [("worker", "streams"), ("sink", "sinks")])
-def test_commands_name_existing_modules(service: str, module: str) -> None:
+@pytest.mark.parametrize("service", ["worker", "sink", "gateway"])
+def test_commands_serve_the_service_through_chargestream(service: str) -> None:
+    """Services are composed in one place (chargestream/serve.py): compose runs exactly that."""
+    from chargestream.serve import SERVICES
+
     command = _command(_service(service))
-    assert "-m" in command, f"{service} command {command} does not run a module"
-    assert command[command.index("-m") + 1] == module
-    assert importlib.util.find_spec(module) is not None
-    assert importlib.util.find_spec(f"{module}.__main__") is not None, f"`python -m {module}` has no __main__"
+    assert command[:3] == ["python", "-m", "chargestream.cli"], command
+    assert command[3:] == ["serve", service] and service in SERVICES
+    assert importlib.util.find_spec("chargestream.cli") is not None
 
 
 def test_worker_state_is_on_a_named_volume() -> None:

@@ -33,7 +33,7 @@ BILL = ("energy_wh", "plugged_in_at", "charging_ended_at", "unplugged_at", "idle
 
 
 def _marker(station_id: str, watermark: int, offset: int) -> bytes:
-    """What `streams.app.flush_silent_stations` writes for a silent station."""
+    """What `streams.agents.flush` writes for a silent station."""
     marker_id = flush_marker_id(station_id, watermark, offset)
     ev = ChargerEvent(marker_id, station_id, 0, watermark, watermark, FLUSH_SOURCE, Heartbeat())
     return CODEC.encode(CHARGER_EVENTS, to_record(ev))

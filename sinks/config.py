@@ -1,0 +1,23 @@
+"""What the sink is built from: plain values, no environment (chargestream reads that)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    bootstrap: str
+    clickhouse_dsn: str  # chdb://PATH (embedded) or http(s)://user:pass@host:8123
+    group: str = "chargestream-sink"
+    registry_url: str | None = None
+    batch_max: int = 5000
+    flush_seconds: float = 0.5
+    query_host: str = "127.0.0.1"  # the read-only endpoint, served for an embedded store only
+    query_port: int = 8123
+    run_dir: Path | None = None  # the readiness file for the stack runner
+
+    @property
+    def embedded(self) -> bool:
+        return self.clickhouse_dsn.startswith("chdb:")

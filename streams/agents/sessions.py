@@ -1,0 +1,141 @@
+"""The sessions agent: decode a batch, run the pure engine over it, publish bills, alerts, refusals.
+
+Errors: an event that cannot be decoded or used (a RecordError) goes to `charger.events.dlq` with the
+reason; anything else is a bug, and stops the worker at once (see `_crash`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from schemas.dlq import dlq_headers
+from schemas.errors import RecordError
+from schemas.events import ChargerEvent, from_record, to_record
+from schemas.topics import CHARGER_EVENTS, SESSIONS
+from streams.batch import process_batch
+from streams.station import StationState
+from streams.station_table import StationTable
+from streams.worker import Worker
+
+log = logging.getLogger(__name__)
+CRASH_EXIT_CODE = 70  # EX_SOFTWARE: a bug or an input the engine could not take, see the log
+
+
+def register(worker: Worker) -> None:
+    @worker.app.agent(worker.events, name="sessions")
+    async def sessions_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        assert isinstance(stream, faust.Stream)  # take_events and the current-event hook live there
+        table = StationTable(worker.stations, stream)
+        config = worker.config
+        async for batch in stream.take_events(config.batch_max, within=config.batch_within_s):
+            try:
+                await _process(worker, table, list(batch))
+            except Exception as exc:
+                # Faust would restart the agent, and take_events acks the batch on the way out:
+                # offsets would move past input that was never billed. Stop before that, loudly; a
+                # restart resumes from the last committed offset (this batch's state was not saved).
+                await _crash(worker, exc)
+            yield None
+
+
+async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes]]) -> None:
+    decoded, offsets, last_of, by_id = await _decode(worker, batch)
+    load, save = table.access(last_of)
+    saves: list[tuple[str, StationState]] = []
+    out = process_batch(decoded, load, lambda sid, st: saves.append((sid, st)), worker.policy, offsets)
+    now = time.monotonic()
+    for station_id in out.touched:
+        state = out.states[station_id]
+        if state.waiting:
+            partition = last_of[station_id].message.partition
+            worker.waiting[station_id] = (now, partition, state.watermark, state.offset)
+        else:
+            worker.waiting.pop(station_id, None)
+    for ev, reason in out.rejected:
+        await _refuse(worker, ev, reason, by_id.get(ev.event_id), last_of[ev.station_id])
+    for rec in out.sessions:
+        await worker.sessions.send(key=rec["session_id"].encode(), value=worker.codec.encode(SESSIONS, rec))
+    for alert in out.alerts:
+        await worker.idle_alerts.send(key=alert["station_id"].encode(), value=_json(alert))
+    # State last: a crash before this line re-runs the batch (its records are versioned, so the
+    # sink keeps one of each), a crash after it cannot lose the batch's records.
+    for station_id, state in saves:
+        save(station_id, state)
+
+
+async def _decode(
+    worker: Worker, batch: list[EventT[bytes]]
+) -> tuple[list[ChargerEvent], list[int], dict[str, EventT[bytes]], dict[str, EventT[bytes]]]:
+    decoded: list[ChargerEvent] = []
+    offsets: list[int] = []
+    last_of: dict[str, EventT[bytes]] = {}
+    by_id: dict[str, EventT[bytes]] = {}
+    for event in batch:
+        msg = event.message
+        try:
+            ev = from_record(worker.codec.decode(CHARGER_EVENTS, msg.value or b""))
+        except RecordError as exc:
+            await _dead_letter(worker, event, str(exc))
+            continue
+        decoded.append(ev)
+        offsets.append(msg.offset)
+        last_of[ev.station_id] = event
+        by_id[ev.event_id] = event
+    return decoded, offsets, last_of, by_id
+
+
+async def _dead_letter(worker: Worker, event: EventT[bytes], reason: str) -> None:
+    msg = event.message
+    log.warning("charger.events[%d]@%d to DLQ: %s", msg.partition, msg.offset, reason)
+    await worker.events_dlq.send(
+        key=msg.key,
+        value=msg.value,
+        headers=dlq_headers(reason, msg.topic, msg.partition, msg.offset, "sessions"),
+    )
+
+
+async def _refuse(
+    worker: Worker, ev: ChargerEvent, reason: str, source: EventT[bytes] | None, of_station: EventT[bytes]
+) -> None:
+    """An event the engine refused: to the DLQ with the reason, as it came in when it is in this
+    batch, else (held from an earlier batch) in its canonical encoding."""
+    if source is not None:
+        await _dead_letter(worker, source, reason)
+        return
+    msg = of_station.message
+    log.warning("%s: event %s to DLQ: %s", ev.station_id, ev.event_id, reason)
+    await worker.events_dlq.send(
+        key=ev.station_id.encode(),
+        value=worker.codec.encode(CHARGER_EVENTS, to_record(ev)),
+        headers=dlq_headers(reason, msg.topic, msg.partition, -1, "sessions"),
+    )
+
+
+async def _crash(worker: Worker, exc: BaseException) -> None:
+    log.critical("the sessions agent failed; stopping the worker so no offset moves past it", exc_info=exc)
+    run_dir = worker.config.run_dir
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "worker.crashed").write_text(
+            f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {type(exc).__name__}: {exc}"[:2000]
+        )
+        (run_dir / "worker.ready").unlink(missing_ok=True)
+    try:
+        await asyncio.wait_for(worker.app.producer.flush(), timeout=10)  # what this batch already sent
+    except Exception:
+        log.exception("flushing the producer before exit failed")
+    logging.shutdown()
+    os._exit(CRASH_EXIT_CODE)
+
+
+def _json(alert: dict[str, Any]) -> bytes:
+    return json.dumps(alert, separators=(",", ":"), sort_keys=True).encode()

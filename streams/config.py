@@ -1,0 +1,19 @@
+"""What the stream worker is built from: plain values, no environment (chargestream reads that)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    worker_id: str  # the Faust app id: consumer group and the prefix of its changelog topics
+    bootstrap: str
+    partitions: int
+    data_dir: Path  # Faust's RocksDB stores
+    run_dir: Path | None = None  # readiness and crash files for the stack runner; None: none written
+    station_flush_s: float = 10.0  # a station silent this long (wall clock) has its buffer released
+    batch_max: int = 2000
+    batch_within_s: float = 0.05
+    flush_check_s: float = 1.0

@@ -1,0 +1,89 @@
+"""The stream worker, built from a config, a policy and a codec: a Faust app with its topics, its
+station table and its agents. Nothing happens at import time; `build_worker` can run in a test.
+
+Each agent lives in a module of its own under `streams/agents/` and registers itself on the worker;
+the Faust-state plumbing is `streams/station_table.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from schemas.codec import Codec
+from schemas.topics import ALERTS_IDLE, CHARGER_EVENTS, SESSIONS, dlq
+from streams.config import WorkerConfig
+from streams.policy import Policy
+
+
+@dataclass
+class Worker:
+    app: faust.App
+    config: WorkerConfig
+    policy: Policy
+    codec: Codec
+    events: Any  # faust topics and table (faust's own types are not generic enough to name here)
+    sessions: Any
+    idle_alerts: Any
+    events_dlq: Any
+    stations: Any
+    # station -> (monotonic time of its last event, its partition, its watermark, its last offset),
+    # while it holds events; in memory only: after a restart the next event or heartbeat re-arms it.
+    waiting: dict[str, tuple[float, int, int, int]] = field(default_factory=dict)
+
+
+def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
+    from streams.agents import flush, sessions
+
+    app = faust.App(
+        config.worker_id,
+        broker=f"kafka://{config.bootstrap}",
+        store="rocksdb://",
+        datadir=str(config.data_dir),
+        web_enabled=False,
+        topic_partitions=config.partitions,
+        topic_replication_factor=1,
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
+    )
+
+    def raw(name: str, **kw: Any) -> Any:
+        return app.topic(name, key_serializer="raw", value_serializer="raw", **kw)
+
+    worker = Worker(
+        app,
+        config,
+        policy,
+        codec,
+        events=raw(CHARGER_EVENTS, partitions=config.partitions),
+        sessions=raw(SESSIONS),
+        idle_alerts=raw(ALERTS_IDLE),
+        events_dlq=raw(dlq(CHARGER_EVENTS)),
+        stations=app.Table(
+            "stations", default=None, partitions=config.partitions, key_type=bytes, value_type=bytes
+        ),
+    )
+    sessions.register(worker)
+    flush.register(worker)
+    _register_readiness(worker)
+    return worker
+
+
+def _register_readiness(worker: Worker) -> None:
+    run_dir = worker.config.run_dir
+    if run_dir is None:
+        return
+    app = worker.app
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def mark_ready() -> None:
+        # The stack runner waits for this file: the worker has partitions and is past recovery.
+        ready = run_dir / "worker.ready"
+        if not ready.exists() and app.consumer.assignment() and not app.rebalancing:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            ready.write_text(str(time.time()))
