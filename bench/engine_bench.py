@@ -24,8 +24,8 @@ from confluent_kafka import Consumer, TopicPartition
 
 from chargestream import kafka_local, stack
 from chargestream.settings import Settings
-from producers.fleet import FleetConfig, simulate
 from producers.publisher import EventPublisher
+from producers.simulator import FleetConfig, simulate
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, from_record, to_record
 from schemas.topics import CHARGER_EVENTS, ensure_topics

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from schemas.bounds import MAX_CONNECTOR_ID, OutOfBounds, check_event
+from schemas.errors import RecordError
 from schemas.events import ChargerEvent, MeterValues, StatusChange, from_ms, from_record, to_ms
 from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
 
@@ -313,10 +314,24 @@ def feedback_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
     )
 
 
+ALERT_REQUIRED = ("alert_id", "type", "status", "opened_at", "updated_at")
+
+
 def alert_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
+    # Alerts are JSON, which any producer can get wrong: a missing or unreadable field is a record
+    # error (DLQ), not a bug of ours.
+    missing = [k for k in ALERT_REQUIRED if k not in rec]
+    if missing:
+        raise RecordError(f"alert without {', '.join(missing)}")
+    if not isinstance(rec.get("details", {}), dict):
+        raise RecordError("alert details is not an object")
+
     def ts(key: str) -> datetime:
         v = rec[key]
-        return from_ms(int(v)) if isinstance(v, int | float) else datetime.fromisoformat(str(v))
+        try:
+            return from_ms(int(v)) if isinstance(v, int | float) else datetime.fromisoformat(str(v))
+        except (ValueError, OverflowError) as exc:
+            raise RecordError(f"alert {key} {str(v)[:40]!r} is not a time") from exc
 
     yield (
         "alerts",
@@ -342,10 +357,11 @@ def alert_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
 
 
 def rows_for(topic: str, decoded: dict[str, Any]) -> list[tuple[str, Row]]:
-    """Rows for one decoded record of a topic; raises ValueError/KeyError on a bad record."""
+    """Rows for one decoded record of a topic; RecordError for a record that cannot be stored (anything
+    else raised here is a bug of ours)."""
     if topic == CHARGER_EVENTS:
         ev = from_record(decoded)
-        check_event(ev)  # OutOfBounds (a ValueError): a column would overflow or a value is no reading
+        check_event(ev)  # OutOfBounds: a column would overflow or a value is no reading
         return list(event_rows(ev))
     if topic == SESSIONS:
         return list(session_rows(decoded))
@@ -353,4 +369,4 @@ def rows_for(topic: str, decoded: dict[str, Any]) -> list[tuple[str, Row]]:
         return list(feedback_rows(decoded))
     if topic in ALERT_TOPICS:
         return list(alert_rows(decoded))
-    raise ValueError(f"no table mapping for topic {topic!r}")
+    raise KeyError(f"no table mapping for topic {topic!r}")  # a bug: the sink subscribed to it

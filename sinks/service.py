@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, Producer
 
 from schemas.clients import producer_config
 from schemas.codec import make_codec
+from schemas.errors import RecordError
 from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
 from sinks.clickhouse import connect
 from sinks.config import SinkConfig
@@ -22,7 +23,7 @@ from sinks.query_endpoint import QueryServer
 from sinks.query_guard import ReadOnlyQueries
 from sinks.writer import ClickHouseWriter
 
-log = logging.getLogger("chargestream.sink")
+log = logging.getLogger(__name__)
 SINK_TOPICS = [CHARGER_EVENTS, SESSIONS, DRIVER_FEEDBACK, *ALERT_TOPICS]
 
 
@@ -30,9 +31,9 @@ def _decode_json(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from exc
+        raise RecordError(f"not JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise ValueError("JSON value is not an object")
+        raise RecordError("JSON value is not an object")
     return value
 
 

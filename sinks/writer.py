@@ -20,12 +20,13 @@ from typing import Any, cast
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from schemas.codec import Codec, DecodeError
+from schemas.codec import Codec
 from schemas.dlq import dlq_headers
+from schemas.errors import RecordError
 from schemas.topics import ALERT_TOPICS, dlq
 from sinks.rows import COLUMNS, Row, rows_for
 
-log = logging.getLogger("chargestream.sink")
+log = logging.getLogger(__name__)
 PLAN_PREFIX = "plan:"
 
 
@@ -137,7 +138,7 @@ class ClickHouseWriter:
                 decoded = self.decode_json(raw) if topic in ALERT_TOPICS else self.codec.decode(topic, raw)
                 for table, row in rows_for(topic, decoded):
                     tables[table].append(row)
-            except (DecodeError, ValueError, KeyError, TypeError) as exc:
+            except RecordError as exc:  # the record's fault; anything else is ours and stops the sink
                 dead += 1
                 self.producer.produce(
                     dlq(topic),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import time
 from collections import OrderedDict
@@ -15,10 +13,11 @@ from producers.gateway.redact import RecentTokens, redact_tokens, token_values
 from schemas.codec import Codec
 from schemas.dlq import dlq_headers
 from schemas.events import ChargerEvent, Payload, to_record
+from schemas.identity import id_token_hash
 from schemas.network import NetworkConfig
 from schemas.topics import CHARGER_EVENTS, dlq
 
-log = logging.getLogger("chargestream.gateway")
+log = logging.getLogger(__name__)
 
 
 class Publisher(Protocol):
@@ -79,7 +78,7 @@ class GatewayContext:
         """Raw idTags (and driver references) never leave the gateway: a keyed HMAC stands in for them."""
         if not token:
             return None
-        return hmac.new(self._id_token_key, token.encode(), hashlib.sha256).hexdigest()[:32]
+        return id_token_hash(token, self._id_token_key)
 
     async def emit(
         self,

@@ -21,7 +21,7 @@ from schemas.topics import DRIVER_FEEDBACK
 
 Category = Literal["cannot-start", "slow", "broken-cable", "blocked-by-idle-car", "payment", "other"]
 _FEEDBACK_NS = uuid.UUID("0b7c2f4e-8d4a-4f7e-9a51-666565646263")
-log = logging.getLogger("chargestream.gateway")
+log = logging.getLogger(__name__)
 
 
 class FeedbackIn(BaseModel):

@@ -23,7 +23,7 @@ from producers.gateway.ocpp16 import ChargePoint16
 from producers.gateway.ocpp201 import ChargePoint201
 from schemas.events import ConnectionChange
 
-log = logging.getLogger("chargestream.gateway")
+log = logging.getLogger(__name__)
 CHARGE_POINTS: dict[str, type[ChargePoint16] | type[ChargePoint201]] = {
     "ocpp2.0.1": ChargePoint201,
     "ocpp1.6": ChargePoint16,

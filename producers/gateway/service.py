@@ -14,7 +14,7 @@ from producers.gateway.server import serve
 from producers.gateway.tls import server_ssl_context
 from schemas.codec import make_codec
 
-log = logging.getLogger("chargestream.gateway")
+log = logging.getLogger(__name__)
 
 
 async def run(config: GatewayConfig) -> None:

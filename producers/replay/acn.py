@@ -12,8 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from producers.replay.common import epoch_ms, finalize, resolve_overlaps, time_problem, user_ref, wh_from_kwh
+from producers.replay.common import collect, finalize, resolve_overlaps, time_problem, user_ref, wh_from_kwh
 from producers.replay.model import Defects, ReplayFileError, ReplaySession
+from schemas.events import to_ms
 
 DATASET = "acn"
 _RFC1123 = "%a, %d %b %Y %H:%M:%S GMT"
@@ -21,7 +22,7 @@ _RFC1123 = "%a, %d %b %Y %H:%M:%S GMT"
 
 def parse_time(text: str) -> int:
     """'Tue, 01 Dec 2020 13:59:06 GMT' → epoch ms."""
-    return epoch_ms(datetime.strptime(text.strip(), _RFC1123).replace(tzinfo=UTC))
+    return to_ms(datetime.strptime(text.strip(), _RFC1123).replace(tzinfo=UTC))
 
 
 def _text(item: dict[str, Any], key: str) -> str:
@@ -87,15 +88,14 @@ def parse_item(item: dict[str, Any], row: int, defects: Defects) -> ReplaySessio
     )
 
 
+def _parse_any(item: Any, row: int, defects: Defects) -> ReplaySession | None:
+    if not isinstance(item, dict):
+        defects.count("unparseable", row)
+        return None
+    return parse_item(item, row, defects)
+
+
 def parse(path: Path, limit: int | None = None) -> tuple[list[ReplaySession], Defects]:
     defects = Defects()
-    sessions: list[ReplaySession] = []
-    for row, item in enumerate(read_items(path)[:limit], start=1):
-        defects.rows_read += 1
-        if not isinstance(item, dict):
-            defects.count("unparseable", row)
-            continue
-        s = parse_item(item, row, defects)
-        if s is not None:
-            sessions.append(s)
+    sessions = collect(enumerate(read_items(path)[:limit], start=1), _parse_any, defects)
     return finalize(resolve_overlaps(sessions, defects), defects), defects

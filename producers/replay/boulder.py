@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from producers.replay.common import (
     assign_connectors,
+    collect,
     csv_rows,
     finalize,
     hms_seconds,
@@ -92,11 +93,6 @@ def parse_row(
 
 def parse(path: Path, limit: int | None = None) -> tuple[list[ReplaySession], Defects]:
     defects = Defects()
-    sessions: list[ReplaySession] = []
     seen: set[tuple[str, ...]] = set()
-    for row, record in csv_rows(path, REQUIRED, limit):
-        defects.rows_read += 1
-        s = parse_row(record, row, defects, seen)
-        if s is not None:
-            sessions.append(s)
+    sessions = collect(csv_rows(path, REQUIRED, limit), lambda r, n, d: parse_row(r, n, d, seen), defects)
     return finalize(assign_connectors(sessions), defects), defects

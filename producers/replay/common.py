@@ -6,25 +6,22 @@ import csv
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from producers.replay.model import Defects, ReplayFileError, ReplaySession
+from schemas.events import to_ms
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
+R = TypeVar("R")  # one row of a file, as its reader gives it
+
 DAY_MS = 24 * 3600 * 1000
 # Boulder and Palo Alto print start/end to the minute but durations to the second.
 TRUNCATION_TOLERANCE_S = 120
-
-
-def epoch_ms(dt: datetime) -> int:
-    """Exact epoch ms of an aware datetime (no float on the way)."""
-    return (dt - _EPOCH) // _MS
 
 
 def wh_from_kwh(text: str | Decimal) -> int:
@@ -176,6 +173,21 @@ def finalize(sessions: Iterable[ReplaySession], defects: Defects) -> list[Replay
     return out
 
 
+def collect(
+    rows: Iterable[tuple[int, R]],
+    convert: Callable[[R, int, Defects], ReplaySession | None],
+    defects: Defects,
+) -> list[ReplaySession]:
+    """The sessions of a file's rows: each row counted, converted, or (None) left to `defects`."""
+    sessions: list[ReplaySession] = []
+    for row, record in rows:
+        defects.rows_read += 1
+        s = convert(record, row, defects)
+        if s is not None:
+            sessions.append(s)
+    return sessions
+
+
 def csv_rows(
     path: Path, required: Iterable[str], limit: int | None = None
 ) -> Iterator[tuple[int, dict[str, str]]]:
@@ -218,7 +230,7 @@ def labelled_span(
         if label_agrees_with_zone(t0, zone) and label_agrees_with_zone(t1, zone)
         else ["zone_label_mismatch"]
     )
-    plugged, unplugged = epoch_ms(t0), epoch_ms(t1)
+    plugged, unplugged = to_ms(t0), to_ms(t1)
     if unplugged == plugged:
         unplugged = plugged + total_s * 1000
         notes.append("end_equals_start")

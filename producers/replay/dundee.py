@@ -14,8 +14,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from producers.replay.common import (
+    collect,
     csv_rows,
-    epoch_ms,
     finalize,
     resolve_overlaps,
     slug,
@@ -24,6 +24,7 @@ from producers.replay.common import (
     zone_local,
 )
 from producers.replay.model import Defects, ReplaySession
+from schemas.events import to_ms
 
 DATASET = "dundee"
 TIME_ZONE = "Europe/London"
@@ -78,7 +79,7 @@ def parse_row(record: dict[str, str], row: int, defects: Defects) -> ReplaySessi
     if not cp or connector < 1:
         defects.count("unparseable", row)
         return None
-    plugged, unplugged = epoch_ms(t0), epoch_ms(t1)
+    plugged, unplugged = to_ms(t0), to_ms(t1)
     problem = time_problem(plugged, unplugged, wh)
     if problem:
         defects.count(problem, row)
@@ -121,11 +122,6 @@ def drop_duplicate_starts(sessions: list[ReplaySession], defects: Defects) -> li
 
 def parse(path: Path, limit: int | None = None) -> tuple[list[ReplaySession], Defects]:
     defects = Defects()
-    sessions: list[ReplaySession] = []
-    for row, record in csv_rows(path, REQUIRED, limit):
-        defects.rows_read += 1
-        s = parse_row(record, row, defects)
-        if s is not None:
-            sessions.append(s)
+    sessions = collect(csv_rows(path, REQUIRED, limit), parse_row, defects)
     unique = drop_duplicate_starts(sessions, defects)
     return finalize(resolve_overlaps(unique, defects), defects), defects

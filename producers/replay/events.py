@@ -1,6 +1,6 @@
 """ReplaySessions → the canonical events a 1.6-like charger would have sent. Pure.
 
-Per session (the order `producers.fleet` uses and `streams.sessions` understands):
+Per session (the order `producers.simulator` uses and `streams.sessions` understands):
 Preparing at plug-in, transaction Started with the connector's lifetime register, Charging,
 meter values rising linearly to exactly start + energy_wh at the end of charging, SuspendedEV when
 charging ended before unplug, then at unplug transaction Ended (EVDisconnected), Finishing and

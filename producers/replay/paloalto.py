@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from producers.replay.common import (
+    collect,
     csv_rows,
     finalize,
     hms_seconds,
@@ -101,10 +102,5 @@ def parse_row(record: dict[str, str], row: int, defects: Defects) -> ReplaySessi
 
 def parse(path: Path, limit: int | None = None) -> tuple[list[ReplaySession], Defects]:
     defects = Defects()
-    sessions: list[ReplaySession] = []
-    for row, record in csv_rows(path, REQUIRED, limit):
-        defects.rows_read += 1
-        s = parse_row(record, row, defects)
-        if s is not None:
-            sessions.append(s)
+    sessions = collect(csv_rows(path, REQUIRED, limit), parse_row, defects)
     return finalize(resolve_overlaps(sessions, defects), defects), defects

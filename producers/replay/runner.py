@@ -6,7 +6,6 @@ EventPublisher), or nothing for a dry run.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from producers.replay import events_for, load, truth_lines
 from producers.replay.model import Defects
+from producers.truth import write_truth
 from schemas.events import ChargerEvent, TransactionEvent
 
 PROGRESS_EVERY = 2_000  # events between progress-bar refreshes: per-event refreshes cost more than publishing
@@ -47,13 +47,6 @@ class ReplayReport:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-def write_truth(path: Path, lines: list[dict[str, object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        for line in lines:
-            f.write(json.dumps(line) + "\n")
-
-
 def run_replay(
     path: Path,
     fmt: str,
@@ -67,7 +60,7 @@ def run_replay(
     """Replay one file; with no sink, events are generated and counted but go nowhere."""
     sessions, defects = load(path, fmt, limit)
     if truth_path is not None:
-        write_truth(truth_path, list(truth_lines(sessions)))
+        write_truth(truth_path, truth_lines(sessions))
     verb = "published" if sink is not None else "generated"
     progress = Progress(
         TextColumn("[bold]{task.description}"),

@@ -8,8 +8,6 @@ now), `source` and `evse_id`. Times are aware datetimes or epoch milliseconds.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from collections.abc import Iterable, Mapping
 
@@ -27,6 +25,7 @@ from schemas.events import (
     StatusChange,
     TransactionEvent,
 )
+from schemas.identity import id_token_hash
 
 SOURCE = "sdk"
 POWER = "Power.Active.Import"
@@ -49,7 +48,7 @@ STATUSES = frozenset(
 
 def hash_id_token(token: str, key: bytes) -> str:
     """What the gateway does to idTags: raw tokens never go into Kafka, a keyed HMAC stands in."""
-    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()[:32]
+    return id_token_hash(token, key)
 
 
 def _event(

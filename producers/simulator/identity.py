@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from schemas.identity import id_token_hash
 
 # The gateway's default HMAC key: Kafka-mode hashes equal what a default gateway makes of the raw values.
 ID_TOKEN_KEY = b"chargestream-dev-key"
@@ -18,4 +17,4 @@ def user_ref(seed: int, user: int) -> str:
 
 
 def keyed_hash(value: str, key: bytes = ID_TOKEN_KEY) -> str:
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+    return id_token_hash(value, key)

@@ -33,7 +33,7 @@ from producers.simulator.runner import OCPP_VERSIONS
 from producers.simulator.simulation import Simulation
 from schemas.events import ChargerEvent, TransactionEvent
 
-log = logging.getLogger("chargestream.simulator")
+log = logging.getLogger(__name__)
 
 
 @dataclass

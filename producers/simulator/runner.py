@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from producers.simulator.simulation import FleetConfig, Simulation, run
+from producers.simulator.simulation import FleetConfig, run
 from producers.simulator.truth import iter_truth_lines
+from producers.truth import write_truth
 from schemas.codec import Codec
 
 VIAS = ("kafka", "ocpp")
@@ -37,13 +37,6 @@ class SimulateReport:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-def write_truth(path: Path, sim: Simulation) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        for line in iter_truth_lines(sim.truth()):
-            f.write(json.dumps(line) + "\n")
-
-
 def run_simulation(
     cfg: FleetConfig,
     *,
@@ -61,7 +54,7 @@ def run_simulation(
     if via not in VIAS:
         raise ValueError(f"via must be one of {', '.join(VIAS)}, not {via!r}")
     sim = run(cfg)
-    write_truth(truth_path, sim)
+    write_truth(truth_path, iter_truth_lines(sim.truth()))
     say = progress or (lambda _text: None)
     total = len(sim.events)
     t0 = time.monotonic()

@@ -2,7 +2,7 @@
 
 Only the fields that take part in pricing are kept; display-only fields (``tariff_alt_text``,
 ``energy_mix``, ...) are dropped by the parser. All money and volumes are ``Decimal``.
-Build instances with :func:`streams.tariffs.parse.parse_tariff` (or ``Tariff.from_ocpi``).
+Build instances with :func:`streams.tariffs.parse.parse_tariff`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 
 class TariffDimensionType(StrEnum):
@@ -122,9 +121,3 @@ class Tariff:
         if self.start_date_time is not None and instant < self.start_date_time:
             return False
         return self.end_date_time is None or instant < self.end_date_time
-
-    @classmethod
-    def from_ocpi(cls, raw: dict[str, Any]) -> Tariff:
-        from streams.tariffs.parse import parse_tariff
-
-        return parse_tariff(raw)

@@ -122,7 +122,7 @@ def test_invalid_station_ids_are_refused_and_logged_escaped(
             except websockets.InvalidMessage:  # aiohttp's parser refused the request line (HTTP/1.0 400)
                 return 400
 
-    with caplog.at_level(logging.INFO, logger="chargestream.gateway"):
+    with caplog.at_level(logging.INFO, logger="producers.gateway"):
         before = _count(REFUSED, "bad_station_id")
         status = asyncio.run(scenario())
     assert status in (400, 404, 414), status  # 404/414: aiohttp refuses some before our handler
@@ -148,7 +148,7 @@ def test_dev_mode_listens_on_loopback_only(kafka_topics: str, caplog: pytest.Log
             await runner.cleanup()
             publisher.close()
 
-    with caplog.at_level(logging.WARNING, logger="chargestream.gateway"):
+    with caplog.at_level(logging.WARNING, logger="producers.gateway"):
         hosts = asyncio.run(scenario())
     assert hosts == ["127.0.0.1"]
     assert "instead of 0.0.0.0" in caplog.text and "127.0.0.1 only" in caplog.text

@@ -10,8 +10,8 @@ from confluent_kafka.admin import AdminClient
 from chargestream import stack
 from chargestream.query import scalar
 from chargestream.settings import Settings
-from producers.fleet import FleetConfig, simulate
 from producers.publisher import EventPublisher
+from producers.simulator import FleetConfig, simulate
 from schemas.codec import EmbeddedCodec
 from schemas.topics import CHARGER_EVENTS, dlq, worker_changelog
 from tests.unit.session_harness import run

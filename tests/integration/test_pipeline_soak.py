@@ -17,8 +17,8 @@ import pytest
 from chargestream import stack
 from chargestream.query import scalar
 from chargestream.settings import Settings
-from producers.fleet import FleetConfig, Pitfalls, simulate
 from producers.publisher import EventPublisher
+from producers.simulator import FleetConfig, Pitfalls, simulate
 from schemas.codec import EmbeddedCodec
 from tests.unit.session_harness import run
 

@@ -20,8 +20,8 @@ from confluent_kafka import Consumer, TopicPartition
 from chargestream import stack
 from chargestream.query import scalar
 from chargestream.settings import Settings
-from producers.fleet import FleetConfig, simulate
 from producers.publisher import EventPublisher
+from producers.simulator import FleetConfig, simulate
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, StatusChange
 from schemas.topics import CHARGER_EVENTS

@@ -14,8 +14,8 @@ from confluent_kafka import Consumer, TopicPartition
 from chargestream import stack
 from chargestream.query import scalar
 from chargestream.settings import Settings
-from producers.fleet import FleetConfig, simulate
 from producers.publisher import EventPublisher
+from producers.simulator import FleetConfig, simulate
 from schemas.codec import EmbeddedCodec
 from schemas.topics import CHARGER_EVENTS
 from sinks.service import SINK_TOPICS

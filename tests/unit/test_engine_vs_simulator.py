@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import pytest
 
-from producers.fleet import FleetConfig, simulate
+from producers.simulator import FleetConfig, simulate
 from producers.simulator.pitfalls import Pitfalls
 from tests.unit.session_harness import run
 

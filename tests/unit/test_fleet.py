@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from producers.fleet import FleetConfig, simulate
 from producers.simulator import (
     PITFALL_NAMES,
     FeedbackRates,
+    FleetConfig,
     IncidentRates,
     Pitfalls,
     Simulation,
@@ -22,6 +22,7 @@ from producers.simulator import (
     iter_truth_lines,
     plan,
     run,
+    simulate,
 )
 from producers.simulator import calibration as cal
 from producers.simulator.network import zone

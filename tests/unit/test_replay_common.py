@@ -14,13 +14,13 @@ from chargestream.cli import app
 from producers.replay import Defects, ReplayFileError, guess_format, load
 from producers.replay.common import (
     assign_connectors,
-    epoch_ms,
     hms_seconds,
     labelled_span,
     resolve_overlaps,
     wh_from_kwh,
     zone_local,
 )
+from schemas.events import to_ms
 from tests.cli_text import plain
 from tests.unit.test_replay_events import T0, H, session
 
@@ -62,7 +62,7 @@ def test_labelled_times_use_the_labels_offset() -> None:
     t0, t1, notes = labelled_span(
         ("2018/03/09 20:58:00", "MST"), ("2018/03/12 17:28:00", "MDT"), 68 * 3600 + 1820, fmt, offsets, denver
     )
-    assert t0 == epoch_ms(datetime(2018, 3, 10, 3, 58, tzinfo=UTC))
+    assert t0 == to_ms(datetime(2018, 3, 10, 3, 58, tzinfo=UTC))
     assert t1 - t0 == (67 * 60 + 30) * 60_000
     assert notes == ["duration_mismatch"]
     # MDT printed a week before the change: the label wins, and it is noted
@@ -81,7 +81,7 @@ def test_zone_local_reads_each_time_in_its_own_offset_and_flags_the_gap() -> Non
     london = ZoneInfo("Europe/London")
     before, gap = zone_local("25/03/2018 00:58", "%d/%m/%Y %H:%M", london)
     after, _ = zone_local("25/03/2018 02:27", "%d/%m/%Y %H:%M", london)
-    assert not gap and epoch_ms(after) - epoch_ms(before) == 29 * 60_000
+    assert not gap and to_ms(after) - to_ms(before) == 29 * 60_000
     _, gap = zone_local("25/03/2018 01:30", "%d/%m/%Y %H:%M", london)
     assert gap
 

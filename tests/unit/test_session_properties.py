@@ -9,7 +9,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producers.fleet import FleetConfig, simulate
+from producers.simulator import FleetConfig, simulate
 from schemas.events import ChargerEvent
 from streams.policy import Policy
 from tests.unit.session_harness import run

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from producers.fleet import FleetConfig, simulate
+from producers.simulator import FleetConfig, simulate
 from schemas.events import ChargerEvent, Heartbeat, MeterValues, StationBoot, StatusChange, TransactionEvent
 from streams.billing import StationInfo, cdr
 from streams.policy import Policy

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producers.fleet import FleetConfig, Pitfalls, simulate
+from producers.simulator import FleetConfig, Pitfalls, simulate
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, Heartbeat, from_record, to_record
 from schemas.topics import CHARGER_EVENTS
