@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from schemas.errors import RecordError
 from schemas.events import ChargerEvent, Heartbeat, MeterValues, SampledValue, StatusChange, to_record
 from sinks.rows import COLUMNS, rows_for
 
@@ -101,7 +102,7 @@ def test_alert_json_rows_and_bad_records_raise() -> None:
         },
     )
     assert rows[0][0] == "alerts" and json.loads(rows[0][1][-1]) == {"minutes": 31}
-    with pytest.raises(KeyError):
+    with pytest.raises(RecordError):
         rows_for("alerts.idle", {"type": "idle"})
-    with pytest.raises(ValueError, match="no table mapping"):
+    with pytest.raises(KeyError, match="no table mapping"):
         rows_for("unknown.topic", {})
