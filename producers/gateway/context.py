@@ -9,7 +9,7 @@ from typing import Protocol
 
 from producers.gateway.limits import FRAMES_PER_SECOND
 from producers.gateway.normalize import event_id
-from producers.gateway.redact import RecentTokens, redact_tokens, token_values
+from producers.gateway.redact import RecentTokens, redact_tokens
 from schemas.codec import Codec
 from schemas.dlq import dlq_headers
 from schemas.events import ChargerEvent, Payload, to_record
@@ -117,7 +117,8 @@ class GatewayContext:
     async def dead_letter(self, station_id: str, raw: str | bytes, reason: str) -> None:
         data = redact_tokens(raw.encode() if isinstance(raw, str) else raw, self.hash_id_token)
         text = raw if isinstance(raw, str) else raw.decode(errors="replace")
-        reason = self.tokens.redact(reason, token_values(text))
+        self.tokens.note(text)  # already noted when the frame came in through a connection
+        reason = self.tokens.redact(reason)
         log.warning("%s: frame to DLQ: %s", station_id, reason)
         await self.publisher.publish(
             dlq(CHARGER_EVENTS),

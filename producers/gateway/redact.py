@@ -15,7 +15,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Final
 
 TOKEN_KEYS: Final = frozenset({"idTag", "parentIdTag", "idToken", "groupIdToken"})
@@ -122,19 +122,16 @@ class RecentTokens:
                 if len(self._values) > self.keep:
                     self._values.popitem(last=False)
 
-    def redact(self, text: str, extra: Iterable[str] = ()) -> str:
+    def redact(self, text: str) -> str:
         """`text` with token values masked by key and every known token value masked anywhere."""
         text = _textual(text, self.hasher)
-        values = set(extra) | set(self._values)
-        if not values:
+        if not self._values:
             return text
-        pattern = self._pattern if not extra else None
-        if pattern is None:
+        if self._pattern is None:  # rebuilt only when a new token was noted
             # longest first, so a token that contains another is masked whole
-            pattern = re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
-            if not extra:
-                self._pattern = pattern
-        return pattern.sub(lambda m: _mask(m.group(), self.hasher), text)
+            values = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in values))
+        return self._pattern.sub(lambda m: _mask(m.group(), self.hasher), text)
 
 
 class RedactingFilter(logging.Filter):

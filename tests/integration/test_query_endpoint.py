@@ -233,7 +233,9 @@ def test_half_open_sockets_cost_no_more_than_the_cap(store: tuple[Client, QueryS
     server = store[1]
     idle = [socket.create_connection(server.address, timeout=5) for _ in range(60)]
     try:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10  # until the accept loop has seen all 60, not a guessed pause
+        while server.httpd.refused_busy < 56 and time.monotonic() < deadline:
+            time.sleep(0.05)
         threads = sum(1 for t in threading.enumerate() if t.name.startswith("Thread-"))
         assert server.httpd.refused_busy >= 50  # beyond the 4 slots: answered 503 and closed
         assert threads <= 4 + 2

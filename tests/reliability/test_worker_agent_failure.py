@@ -11,8 +11,6 @@ stopped.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -26,7 +24,7 @@ from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, StatusChange
 from schemas.topics import CHARGER_EVENTS
 from sinks.service import SINK_TOPICS
-from tests.reliability.test_worker_crash import _start_group_at_end
+from tests.reliability.test_worker_crash import _start_group_at_end, _wait
 
 INJECTED_WORKER = """
 import sys
@@ -46,15 +44,6 @@ def failing(events, *args, **kwargs):
 agent.process_batch = failing
 serve_worker(Settings())
 """
-
-
-def _wait(pred: Callable[[], bool], timeout: float, what: str, detail: Callable[[], str] = str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}: {detail()}")
 
 
 def _partition_end(bootstrap: str, partition: int) -> int:
