@@ -15,28 +15,23 @@ from chargestream.query import run_query
 from chargestream.settings import Settings
 from schemas.errors import SetupError
 from schemas.network import load_network
+from schemas.records import COST_PREFIX, SessionRecord
 from streams.billing import StationInfo, cdr
 from streams.policy import policy_from_network
 
-_TIMES = ("plugged_in_at", "charging_started_at", "charging_ended_at", "unplugged_at", "emitted_at")
 
-
-def _ms(text: str | None) -> int | None:
-    if text is None:
-        return None
-    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
-
-
-def bill_from_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A billing_records row (JSONEachRow) as the session record it was written from."""
-    bill = dict(row)
-    for key in _TIMES:
-        bill[key] = _ms(row.get(key))
+def bill_from_row(row: dict[str, Any]) -> SessionRecord:
+    """A billing_records row (JSONEachRow: times as text, 64-bit integers and decimals as strings) as
+    the bill record it was written from."""
+    bill = {**row, "state": "closed", "is_final": True, "record_type": "bill"}
     for key in ("energy_wh", "connector_id", "version"):
         bill[key] = int(row[key])
-    for key in ("cost_energy", "cost_time", "cost_parking", "cost_flat", "cost_total", "cost_total_incl_vat"):
-        bill[key] = Decimal(str(row.get(key, 0)))
-    return bill
+    for key, value in row.items():
+        if key.endswith("_at") and isinstance(value, str):
+            bill[key] = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        elif key.startswith(COST_PREFIX):
+            bill[key] = Decimal(str(value))
+    return SessionRecord.from_dict(bill)
 
 
 def export_cdr(settings: Settings, session_id: str) -> dict[str, Any]:
@@ -51,8 +46,8 @@ def export_cdr(settings: Settings, session_id: str) -> dict[str, Any]:
         raise SetupError(f"no bill for session {session_id}: see `chargestream sql` on billing_records")
     bill = bill_from_row(json.loads(out.splitlines()[0]))
     network = load_network(settings.network_path)
-    meta = network.metadata(bill["station_id"])
-    site_id = bill.get("site_id") or meta.site_id
+    meta = network.metadata(bill.station_id)
+    site_id = bill.site_id or meta.site_id
     site = network.sites.get(site_id or "")
     info = StationInfo(
         site_id=site_id,

@@ -15,6 +15,10 @@ from schemas.errors import RecordError
 
 NAMESPACE = "io.chargestream.events"
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+SECOND_MS = 1_000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 

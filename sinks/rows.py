@@ -1,142 +1,66 @@
-"""Decoded topic records → ClickHouse rows, per table. Pure: no Kafka, no ClickHouse."""
+"""Decoded topic records → ClickHouse rows. Pure: no Kafka, no ClickHouse.
+
+One `TableSpec` per table names each column next to its ClickHouse type and how its value is made
+(compare clickhouse-connect's `TableColumnDef`); `TOPICS` is the one registry of what the sink reads:
+per topic its wire format and the tables its records fill. A test checks every spec against
+`system.columns` of a migrated store, so the DDL and the mapping cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import asdict
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any
+from operator import attrgetter
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from schemas.bounds import MAX_CONNECTOR_ID, OutOfBounds, check_event
-from schemas.errors import RecordError
-from schemas.events import ChargerEvent, MeterValues, StatusChange, from_ms, from_record, to_ms
+from schemas.events import ChargerEvent, MeterValues, SampledValue, StatusChange, from_record
+from schemas.records import COST_COMPONENTS, COST_PREFIX, Alert, Feedback, SessionRecord
 from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
 
 Row = tuple[Any, ...]
+R = TypeVar("R")
+_TIME: Final = "DateTime64(3, 'UTC')"
+_NULLABLE_TIME: Final = f"Nullable({_TIME})"
+_LC: Final = "LowCardinality(String)"
+_MONEY: Final = "Decimal(18, 4)"
+_FLAGS: Final = "Array(LowCardinality(String))"
 
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "meter_values": (
-        "station_id",
-        "connector_id",
-        "transaction_id",
-        "sampled_at",
-        "measurand",
-        "phase",
-        "location",
-        "context",
-        "unit",
-        "value",
-        "raw_value",
-        "event_id",
-        "received_at",
-    ),
-    "status_changes": (
-        "station_id",
-        "connector_id",
-        "station_time",
-        "received_at",
-        "status",
-        "error_code",
-        "vendor_error_code",
-        "info",
-        "event_id",
-    ),
-    "station_events": (
-        "station_id",
-        "connector_id",
-        "station_time",
-        "received_at",
-        "kind",
-        "source",
-        "details",
-        "event_id",
-    ),
-    "billing_records": (
-        "session_id",
-        "station_id",
-        "connector_id",
-        "site_id",
-        "id_token_hash",
-        "tariff_id",
-        "transaction_id",
-        "plugged_in_at",
-        "charging_started_at",
-        "charging_ended_at",
-        "unplugged_at",
-        "energy_wh",
-        "charging_minutes",
-        "idle_minutes",
-        "max_power_kw",
-        "cost_energy",
-        "cost_time",
-        "cost_parking",
-        "cost_flat",
-        "cost_total",
-        "cost_total_incl_vat",
-        "currency",
-        "stop_reason",
-        "quality_flags",
-        "charging_periods",
-        "priced_with",
-        "version",
-        "emitted_at",
-        "is_deleted",
-    ),
-    "billing_ledger": (
-        "session_id",
-        "version",
-        "record_type",
-        "corrects_version",
-        "station_id",
-        "site_id",
-        "tariff_id",
-        "energy_wh",
-        "cost_energy",
-        "cost_time",
-        "cost_parking",
-        "cost_flat",
-        "cost_total",
-        "cost_total_incl_vat",
-        "currency",
-        "quality_flags",
-        "emitted_at",
-    ),
-    "session_updates": (
-        "session_id",
-        "version",
-        "state",
-        "is_final",
-        "station_id",
-        "connector_id",
-        "energy_wh",
-        "emitted_at",
-        "record_type",
-    ),
-    "feedback": (
-        "feedback_id",
-        "station_id",
-        "connector_id",
-        "rating",
-        "category",
-        "comment",
-        "user_ref_hash",
-        "submitted_at",
-        "received_at",
-    ),
-    "alerts": (
-        "alert_id",
-        "type",
-        "severity",
-        "status",
-        "station_id",
-        "site_id",
-        "opened_at",
-        "updated_at",
-        "details",
-    ),
-}
+
+@dataclass(frozen=True, slots=True)
+class Column(Generic[R]):
+    name: str
+    type: str  # as system.columns spells it
+    value: Callable[[R], Any]
+
+
+def attr(name: str, type_: str, source: str | None = None) -> Column[Any]:
+    """A column whose value is the source's attribute of that name."""
+    return Column(name, type_, attrgetter(source or name))
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec(Generic[R]):
+    table: str
+    columns: tuple[Column[R], ...]
+    server_filled: tuple[str, ...] = ()  # columns ClickHouse fills itself (MATERIALIZED, insert time)
+    _values: tuple[Callable[[R], Any], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_values", tuple(c.value for c in self.columns))  # the hot loop's tuple
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def types(self) -> list[str]:
+        return [c.type for c in self.columns]
+
+    def row(self, source: R) -> Row:
+        return tuple([value(source) for value in self._values])
 
 
 def _connector(value: int | None) -> int | None:
@@ -146,227 +70,252 @@ def _connector(value: int | None) -> int | None:
     return value
 
 
-def _dt(value: datetime | int | None) -> datetime | None:
-    if value is None:
-        return None
-    return from_ms(to_ms(value))
+def _time(name: str) -> Callable[[Any], int | None]:
+    # Epoch ms as they are: clickhouse-connect writes an int to DateTime64(3) as its ticks, which
+    # saves a datetime round trip per value on both sides.
+    return attrgetter(name)
+
+
+def _text(name: str) -> Callable[[Any], str]:
+    """An optional string stored as '' (the column is not Nullable)."""
+    get = attrgetter(name)
+    return lambda source: get(source) or ""
+
+
+# -- charger events -------------------------------------------------------------------------------
+Sample = tuple[ChargerEvent, MeterValues, SampledValue]  # the event, its payload, one of its samples
+
+METER_VALUES: Final[TableSpec[Sample]] = TableSpec(
+    "meter_values",
+    (
+        Column("station_id", _LC, lambda s: s[0].station_id),
+        Column("connector_id", "UInt16", lambda s: s[0].connector_id),
+        Column("transaction_id", "String", lambda s: s[1].transaction_id or ""),
+        Column("sampled_at", _TIME, lambda s: s[2].sampled_at),
+        Column("measurand", _LC, lambda s: s[2].measurand),
+        Column("phase", _LC, lambda s: s[2].phase or ""),
+        Column("location", _LC, lambda s: s[2].location or ""),
+        Column("context", _LC, lambda s: s[2].context),
+        Column("unit", _LC, lambda s: s[2].unit),
+        Column("value", "Float64", lambda s: s[2].value),
+        Column("raw_value", "String", lambda s: s[2].raw_value),
+        Column("event_id", "String", lambda s: s[0].event_id),
+        Column("received_at", _TIME, lambda s: s[0].received_at),
+    ),
+)
+
+STATUS_CHANGES: Final[TableSpec[ChargerEvent]] = TableSpec(
+    "status_changes",
+    (
+        attr("station_id", _LC),
+        attr("connector_id", "UInt16"),
+        Column("station_time", _TIME, _time("station_time")),
+        Column("received_at", _TIME, _time("received_at")),
+        attr("status", _LC, "payload.status"),
+        Column("error_code", _LC, _text("payload.error_code")),
+        Column("vendor_error_code", "String", _text("payload.vendor_error_code")),
+        Column("info", "String", _text("payload.info")),
+        attr("event_id", "String"),
+    ),
+)
+
+STATION_EVENTS: Final[TableSpec[ChargerEvent]] = TableSpec(
+    "station_events",
+    (
+        attr("station_id", _LC),
+        attr("connector_id", "UInt16"),
+        Column("station_time", _TIME, _time("station_time")),
+        Column("received_at", _TIME, _time("received_at")),
+        attr("kind", _LC),
+        attr("source", _LC),
+        Column("details", "String", lambda ev: json.dumps(asdict(ev.payload), default=str, sort_keys=True)),
+        attr("event_id", "String"),
+    ),
+)
 
 
 def event_rows(ev: ChargerEvent) -> Iterator[tuple[str, Row]]:
     p = ev.payload
-    received = from_ms(ev.received_at)
     if isinstance(p, MeterValues):
         for s in p.samples:
-            yield (
-                "meter_values",
-                (
-                    ev.station_id,
-                    ev.connector_id,
-                    p.transaction_id or "",
-                    from_ms(s.sampled_at),
-                    s.measurand,
-                    s.phase or "",
-                    s.location or "",
-                    s.context,
-                    s.unit,
-                    s.value,
-                    s.raw_value,
-                    ev.event_id,
-                    received,
-                ),
-            )
-        return
-    if isinstance(p, StatusChange):
-        yield (
-            "status_changes",
-            (
-                ev.station_id,
-                ev.connector_id,
-                from_ms(ev.station_time),
-                received,
-                p.status,
-                p.error_code or "",
-                p.vendor_error_code or "",
-                p.info or "",
-                ev.event_id,
-            ),
-        )
-        return
-    details = asdict(p)
-    yield (
-        "station_events",
-        (
-            ev.station_id,
-            ev.connector_id,
-            from_ms(ev.station_time),
-            received,
-            ev.kind,
-            ev.source,
-            json.dumps(details, default=str, sort_keys=True),
-            ev.event_id,
-        ),
-    )
+            yield METER_VALUES.table, METER_VALUES.row((ev, p, s))
+    elif isinstance(p, StatusChange):
+        yield STATUS_CHANGES.table, STATUS_CHANGES.row(ev)
+    else:
+        yield STATION_EVENTS.table, STATION_EVENTS.row(ev)
 
 
-def _costs(rec: dict[str, Any], zero: Decimal) -> tuple[Decimal, ...]:
-    return (
-        rec["cost_energy"],
-        rec["cost_time"],
-        rec["cost_parking"],
-        rec["cost_flat"],
-        rec["cost_total"],
-        rec.get("cost_total_incl_vat") or zero,
-    )
+# -- session records ------------------------------------------------------------------------------
+def _cost(component: str) -> Callable[[SessionRecord], Decimal]:
+    get = attrgetter(component)
+    return lambda rec: get(rec.costs)
 
 
-def session_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
-    # is_final decides what a bill is: v1 records have no type, and a writer that leaves the v2 field
-    # out gets its default "update".
-    kind = "bill" if rec["is_final"] else rec.get("record_type") or "update"
-    _connector(rec["connector_id"])
-    yield (
-        "session_updates",
-        (
-            rec["session_id"],
-            rec["version"],
-            rec["state"],
-            rec["is_final"],
-            rec["station_id"],
-            rec["connector_id"],
-            rec["energy_wh"],
-            _dt(rec["emitted_at"]),
-            kind,
-        ),
-    )
-    zero = Decimal(0)
-    if kind in ("bill", "credit"):
-        # A credit cancels the session's bill: a deleted row of its (higher) version, which
-        # billing_records FINAL drops; a new bill, of a higher version still, brings the session back.
-        credit = kind == "credit"
-        yield (
-            "billing_records",
-            (
-                rec["session_id"],
-                rec["station_id"],
-                rec["connector_id"],
-                rec.get("site_id") or "",
-                rec.get("id_token_hash") or "",
-                rec.get("tariff_id") or "",
-                rec.get("transaction_id") or "",
-                _dt(rec["plugged_in_at"]),
-                _dt(rec.get("charging_started_at")),
-                _dt(rec.get("charging_ended_at")),
-                _dt(rec.get("unplugged_at")),
-                0 if credit else rec["energy_wh"],
-                rec["charging_minutes"],
-                rec["idle_minutes"],
-                rec["max_power_kw"],
-                *((zero,) * 6 if credit else _costs(rec, zero)),
-                rec["currency"],
-                rec.get("stop_reason") or "",
-                rec.get("quality_flags") or [],
-                rec.get("charging_periods") or "[]",
-                rec.get("priced_with") or "",
-                rec["version"],
-                _dt(rec["emitted_at"]),
-                1 if credit else 0,
-            ),
-        )
-    if kind in ("bill", "credit"):
-        yield (
-            "billing_ledger",
-            (
-                rec["session_id"],
-                rec["version"],
-                kind,
-                rec.get("corrects_version"),
-                rec["station_id"],
-                rec.get("site_id") or "",
-                rec.get("tariff_id") or "",
-                rec["energy_wh"],
-                rec["cost_energy"],
-                rec["cost_time"],
-                rec["cost_parking"],
-                rec["cost_flat"],
-                rec["cost_total"],
-                rec.get("cost_total_incl_vat") or zero,
-                rec["currency"],
-                rec.get("quality_flags") or [],
-                _dt(rec["emitted_at"]),
-            ),
-        )
+def _bill_cost(component: str) -> Callable[[SessionRecord], Decimal]:
+    # A credit cancels the session's bill: a deleted row of its (higher) version, which
+    # billing_records FINAL drops; a new bill, of a higher version still, brings the session back.
+    get = attrgetter(component)
+    return lambda rec: Decimal(0) if rec.kind == "credit" else get(rec.costs)
 
 
-def feedback_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
-    yield (
-        "feedback",
-        (
-            rec["feedback_id"],
-            rec["station_id"],
-            _connector(rec.get("connector_id")),
-            rec.get("rating"),
-            rec["category"],
-            rec.get("comment") or "",
-            rec.get("user_ref_hash") or "",
-            _dt(rec["submitted_at"]),
-            _dt(rec["received_at"]),
-        ),
-    )
+def _costs(make: Callable[[str], Callable[[SessionRecord], Decimal]]) -> tuple[Column[SessionRecord], ...]:
+    return tuple(Column(COST_PREFIX + n, _MONEY, make(n)) for n in COST_COMPONENTS)
 
 
-ALERT_REQUIRED = ("alert_id", "type", "status", "opened_at", "updated_at")
+SESSION_UPDATES: Final[TableSpec[SessionRecord]] = TableSpec(
+    "session_updates",
+    (
+        attr("session_id", "String"),
+        attr("version", "UInt64"),
+        attr("state", _LC),
+        attr("is_final", "Bool"),
+        attr("station_id", _LC),
+        attr("connector_id", "UInt16"),
+        attr("energy_wh", "Int64"),
+        Column("emitted_at", _TIME, _time("emitted_at")),
+        attr("record_type", _LC, "kind"),
+    ),
+)
+
+BILLING_RECORDS: Final[TableSpec[SessionRecord]] = TableSpec(
+    "billing_records",
+    (
+        attr("session_id", "String"),
+        attr("station_id", _LC),
+        attr("connector_id", "UInt16"),
+        Column("site_id", _LC, _text("site_id")),
+        Column("id_token_hash", "String", _text("id_token_hash")),
+        Column("tariff_id", "String", _text("tariff_id")),
+        Column("transaction_id", "String", _text("transaction_id")),
+        Column("plugged_in_at", _TIME, _time("plugged_in_at")),
+        Column("charging_started_at", _NULLABLE_TIME, _time("charging_started_at")),
+        Column("charging_ended_at", _NULLABLE_TIME, _time("charging_ended_at")),
+        Column("unplugged_at", _NULLABLE_TIME, _time("unplugged_at")),
+        Column("energy_wh", "UInt64", lambda rec: 0 if rec.kind == "credit" else rec.energy_wh),
+        attr("charging_minutes", "Float64"),
+        attr("idle_minutes", "Float64"),
+        attr("max_power_kw", "Float64"),
+        *_costs(_bill_cost),
+        attr("currency", _LC),
+        Column("stop_reason", _LC, _text("stop_reason")),
+        Column("quality_flags", _FLAGS, lambda rec: list(rec.quality_flags)),
+        attr("charging_periods", "String"),
+        attr("priced_with", "String"),
+        attr("version", "UInt64"),
+        Column("emitted_at", _TIME, _time("emitted_at")),
+        Column("is_deleted", "UInt8", lambda rec: 1 if rec.kind == "credit" else 0),
+    ),
+    server_filled=("energy_kwh", "inserted_at"),
+)
+
+BILLING_LEDGER: Final[TableSpec[SessionRecord]] = TableSpec(
+    "billing_ledger",
+    (
+        attr("session_id", "String"),
+        attr("version", "UInt64"),
+        attr("record_type", _LC, "kind"),
+        attr("corrects_version", "Nullable(UInt64)"),
+        attr("station_id", _LC),
+        Column("site_id", _LC, _text("site_id")),
+        Column("tariff_id", "String", _text("tariff_id")),
+        attr("energy_wh", "Int64"),
+        *_costs(_cost),
+        attr("currency", _LC),
+        Column("quality_flags", _FLAGS, lambda rec: list(rec.quality_flags)),
+        Column("emitted_at", _TIME, _time("emitted_at")),
+    ),
+)
 
 
-def alert_rows(rec: dict[str, Any]) -> Iterator[tuple[str, Row]]:
-    # Alerts are JSON, which any producer can get wrong: a missing or unreadable field is a record
-    # error (DLQ), not a bug of ours.
-    missing = [k for k in ALERT_REQUIRED if k not in rec]
-    if missing:
-        raise RecordError(f"alert without {', '.join(missing)}")
-    if not isinstance(rec.get("details", {}), dict):
-        raise RecordError("alert details is not an object")
+def session_rows(rec: SessionRecord) -> Iterator[tuple[str, Row]]:
+    _connector(rec.connector_id)
+    yield SESSION_UPDATES.table, SESSION_UPDATES.row(rec)
+    if rec.kind in ("bill", "credit"):
+        yield BILLING_RECORDS.table, BILLING_RECORDS.row(rec)
+        yield BILLING_LEDGER.table, BILLING_LEDGER.row(rec)
 
-    def ts(key: str) -> datetime:
-        v = rec[key]
-        try:
-            return from_ms(int(v)) if isinstance(v, int | float) else datetime.fromisoformat(str(v))
-        except (ValueError, OverflowError) as exc:
-            raise RecordError(f"alert {key} {str(v)[:40]!r} is not a time") from exc
 
-    yield (
-        "alerts",
-        (
-            rec["alert_id"],
-            rec["type"],
-            rec.get("severity", ""),
-            rec["status"],
-            rec.get("station_id", ""),
-            rec.get("site_id") or "",
-            ts("opened_at"),
-            ts("updated_at"),
-            json.dumps(
-                {
-                    **rec.get("details", {}),
-                    **{k: rec[k] for k in ("connector_id", "session_id", "version") if k in rec},
-                },
-                sort_keys=True,
-                default=str,
-            ),
-        ),
-    )
+# -- feedback and alerts --------------------------------------------------------------------------
+FEEDBACK: Final[TableSpec[Feedback]] = TableSpec(
+    "feedback",
+    (
+        attr("feedback_id", "String"),
+        attr("station_id", _LC),
+        Column("connector_id", "Nullable(UInt16)", lambda f: _connector(f.connector_id)),
+        attr("rating", "Nullable(UInt8)"),
+        attr("category", _LC),
+        Column("comment", "String", _text("comment")),
+        Column("user_ref_hash", "String", _text("user_ref_hash")),
+        Column("submitted_at", _TIME, _time("submitted_at")),
+        Column("received_at", _TIME, _time("received_at")),
+    ),
+)
+
+
+def _alert_details(a: Alert) -> str:
+    # Until the alerts table has columns of their own, where and which version ride in details.
+    extra: dict[str, Any] = {"connector_id": a.connector_id, "session_id": a.session_id}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if a.version:
+        extra["version"] = a.version
+    return json.dumps({**a.details, **extra}, sort_keys=True, default=str)
+
+
+ALERTS: Final[TableSpec[Alert]] = TableSpec(
+    "alerts",
+    (
+        attr("alert_id", "String"),
+        attr("type", _LC),
+        attr("severity", _LC),
+        attr("status", _LC),
+        Column("station_id", _LC, _text("station_id")),
+        Column("site_id", _LC, _text("site_id")),
+        Column("opened_at", _TIME, _time("opened_at")),
+        Column("updated_at", _TIME, _time("updated_at")),
+        Column("details", "String", _alert_details),
+    ),
+)
+
+
+def _one(spec: TableSpec[R], source: R) -> Iterator[tuple[str, Row]]:
+    yield spec.table, spec.row(source)
+
+
+# -- the topic registry ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TopicMapping:
+    wire: Literal["avro", "json"]
+    rows: Callable[[dict[str, Any]], Iterator[tuple[str, Row]]]
+    tables: tuple[TableSpec[Any], ...]
+
+
+def _events(decoded: dict[str, Any]) -> Iterator[tuple[str, Row]]:
+    ev = from_record(decoded)
+    check_event(ev)  # OutOfBounds: a column would overflow or a value is no reading
+    return event_rows(ev)
+
+
+TOPICS: Final[dict[str, TopicMapping]] = {
+    CHARGER_EVENTS: TopicMapping("avro", _events, (METER_VALUES, STATUS_CHANGES, STATION_EVENTS)),
+    SESSIONS: TopicMapping(
+        "avro",
+        lambda d: session_rows(SessionRecord.from_dict(d)),
+        (SESSION_UPDATES, BILLING_RECORDS, BILLING_LEDGER),
+    ),
+    DRIVER_FEEDBACK: TopicMapping("avro", lambda d: _one(FEEDBACK, Feedback.from_dict(d)), (FEEDBACK,)),
+    **{
+        topic: TopicMapping("json", lambda d: _one(ALERTS, Alert.from_dict(d)), (ALERTS,))
+        for topic in ALERT_TOPICS
+    },
+}
+TABLES: Final[dict[str, TableSpec[Any]]] = {spec.table: spec for m in TOPICS.values() for spec in m.tables}
+COLUMNS: Final[dict[str, tuple[str, ...]]] = {name: tuple(spec.names) for name, spec in TABLES.items()}
 
 
 def rows_for(topic: str, decoded: dict[str, Any]) -> list[tuple[str, Row]]:
     """Rows for one decoded record of a topic; RecordError for a record that cannot be stored (anything
-    else raised here is a bug of ours)."""
-    if topic == CHARGER_EVENTS:
-        ev = from_record(decoded)
-        check_event(ev)  # OutOfBounds: a column would overflow or a value is no reading
-        return list(event_rows(ev))
-    if topic == SESSIONS:
-        return list(session_rows(decoded))
-    if topic == DRIVER_FEEDBACK:
-        return list(feedback_rows(decoded))
-    if topic in ALERT_TOPICS:
-        return list(alert_rows(decoded))
-    raise KeyError(f"no table mapping for topic {topic!r}")  # a bug: the sink subscribed to it
+    else raised here is a bug of ours, such as a topic the sink should not have subscribed to)."""
+    mapping = TOPICS.get(topic)
+    if mapping is None:
+        raise KeyError(f"no table mapping for topic {topic!r}")  # a bug: the sink subscribed to it
+    return list(mapping.rows(decoded))

@@ -15,16 +15,16 @@ from confluent_kafka import Consumer, Producer
 from schemas.clients import producer_config
 from schemas.codec import make_codec
 from schemas.errors import RecordError
-from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
 from sinks.clickhouse import connect
 from sinks.config import SinkConfig
 from sinks.migrations import migrate
 from sinks.query_endpoint import QueryServer
 from sinks.query_guard import ReadOnlyQueries
+from sinks.rows import TOPICS
 from sinks.writer import ClickHouseWriter
 
 log = logging.getLogger(__name__)
-SINK_TOPICS = [CHARGER_EVENTS, SESSIONS, DRIVER_FEEDBACK, *ALERT_TOPICS]
+SINK_TOPICS = list(TOPICS)  # every topic the sink has a table mapping for
 
 
 def _decode_json(raw: bytes) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from schemas.codec import Codec
 from schemas.dlq import dlq_headers
 from schemas.errors import RecordError
-from schemas.topics import ALERT_TOPICS, dlq
-from sinks.rows import COLUMNS, Row, rows_for
+from schemas.topics import dlq
+from sinks.rows import TABLES, TOPICS, Row, rows_for
 
 log = logging.getLogger(__name__)
 PLAN_PREFIX = "plan:"
@@ -135,7 +135,8 @@ class ClickHouseWriter:
         for m in batch:
             try:
                 raw = m.value() or b""
-                decoded = self.decode_json(raw) if topic in ALERT_TOPICS else self.codec.decode(topic, raw)
+                wire = TOPICS[topic].wire
+                decoded = self.decode_json(raw) if wire == "json" else self.codec.decode(topic, raw)
                 for table, row in rows_for(topic, decoded):
                     tables[table].append(row)
             except RecordError as exc:  # the record's fault; anything else is ours and stops the sink
@@ -150,11 +151,12 @@ class ClickHouseWriter:
             raise RuntimeError("dead-letter records not acknowledged by Kafka; not committing")
         with self.lock:
             for table in sorted(tables):
-                rows = tables[table]
+                rows, spec = tables[table], TABLES[table]
                 self.client.insert(
                     f"chargestream.{table}",
                     rows,
-                    column_names=list(COLUMNS[table]),
+                    column_names=spec.names,
+                    column_type_names=spec.types,  # the spec is checked against the DDL: no DESCRIBE
                     settings={"insert_deduplication_token": f"{topic}:{partition}:{first}:{end}:{table}"},
                 )
                 self.stats.rows += len(rows)

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from schemas.events import ChargerEvent
+from schemas.records import Alert, SessionRecord
 from streams.policy import Policy
 from streams.station import StationState, process
 
 
 @dataclass(slots=True)
 class BatchOutput:
-    sessions: list[dict[str, Any]] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[SessionRecord] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
     rejected: list[tuple[ChargerEvent, str]] = field(default_factory=list)
     states: dict[str, StationState] = field(default_factory=dict)  # the stations the batch touched
     replayed: int = 0  # events skipped because their station had already applied them

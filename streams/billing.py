@@ -13,24 +13,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from schemas.events import MINUTE_MS
+from schemas.records import Costs, SessionRecord
 from streams.energy import DEFAULT_MAX_POWER_W, reachable_mwh
 from streams.policy import Policy
 from streams.session_model import IDLE, Session
 from streams.tariffs import ChargingPeriod, TariffNotActiveError, cdr_totals, parse_tariff, price_session
 from streams.tariffs.session import CdrDimension, CdrDimensionType
 
-ZERO: Final = Decimal("0.0000")
 _MWH_PER_KWH: Final = Decimal(1_000_000)
 _MS_PER_H: Final = Decimal(3_600_000)
 DEFAULT_CURRENCY: Final = "EUR"
-_COST_KEYS: Final = (
-    "cost_energy",
-    "cost_time",
-    "cost_parking",
-    "cost_flat",
-    "cost_total",
-    "cost_total_incl_vat",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +86,9 @@ def bill_flags(sess: Session, end: int, policy: Policy, info: StationInfo | None
     return set()
 
 
-def _costs(
-    sess: Session, end: int, info: StationInfo, policy: Policy, flags: set[str]
-) -> tuple[dict[str, Any], str]:
+def _costs(sess: Session, end: int, info: StationInfo, policy: Policy, flags: set[str]) -> tuple[Costs, str]:
     tariff = policy.tariffs.get(sess.tariff_id or "")
-    zero = dict.fromkeys(_COST_KEYS, ZERO)
+    zero = Costs()
     if tariff is None:
         return zero, DEFAULT_CURRENCY
     if "not_billable" in flags:
@@ -116,19 +107,19 @@ def _costs(
         return money["excl_vat"]
 
     total: dict[str, Decimal] = t["total_cost"]  # type: ignore[assignment]
-    return {
-        "cost_energy": excl("total_energy_cost"),
-        "cost_time": excl("total_time_cost"),
-        "cost_parking": excl("total_parking_cost"),
-        "cost_flat": excl("total_fixed_cost"),
-        "cost_total": total["excl_vat"],
-        "cost_total_incl_vat": total["incl_vat"],
-    }, tariff.currency
+    return Costs(
+        energy=excl("total_energy_cost"),
+        time=excl("total_time_cost"),
+        parking=excl("total_parking_cost"),
+        flat=excl("total_fixed_cost"),
+        total=total["excl_vat"],
+        total_incl_vat=total["incl_vat"],
+    ), tariff.currency
 
 
 def session_record(
     sess: Session, at: int, info: StationInfo, policy: Policy, *, kind: str = "update"
-) -> dict[str, Any]:
+) -> SessionRecord:
     """The session's record as of ``at``; ``kind`` "bill" prices it (the session is closed). The
     connector's ledger gives it its version."""
     final = kind == "bill"
@@ -140,38 +131,36 @@ def session_record(
         costs, currency = _costs(sess, end, info, policy, flags)
         periods = periods_json(charging_periods(sess, end))
     else:
-        costs, periods = dict.fromkeys(_COST_KEYS, ZERO), "[]"
+        costs, periods = Costs(), "[]"
         tariff = policy.tariffs.get(sess.tariff_id or "")
         currency = tariff.currency if tariff is not None else DEFAULT_CURRENCY
-    return {
-        "session_id": sess.session_id,
-        "version": 0,
-        "record_type": kind,
-        "corrects_version": None,
-        "state": sess.phase,
-        "is_final": final,
-        "station_id": sess.station_id,
-        "connector_id": sess.connector_id,
-        "site_id": info.site_id,
-        "transaction_id": sess.transaction_id,
-        "id_token_hash": sess.id_token_hash,
-        "tariff_id": sess.tariff_id,
-        "plugged_in_at": sess.plugged_in_at,
-        "charging_started_at": sess.charging_started_at,
-        "charging_ended_at": sess.charging_ended_at,
-        "unplugged_at": sess.unplugged_at,
-        "energy_wh": sess.meter.energy_wh,
-        "charging_minutes": sess.charging_ms(end) / 60_000,
-        "idle_minutes": idle_ms / 60_000,
-        "max_power_kw": round(sess.max_power_w / 1000, 3),
-        **costs,
-        "currency": currency,
-        "stop_reason": sess.stop_reason if final else None,
-        "quality_flags": sorted(flags),
-        "charging_periods": periods,
-        "priced_with": priced_with(sess.tariff_id, info, policy) if final else "",
-        "emitted_at": at,
-    }
+    return SessionRecord(
+        session_id=sess.session_id,
+        record_type=kind,
+        state=sess.phase,
+        is_final=final,
+        station_id=sess.station_id,
+        connector_id=sess.connector_id,
+        site_id=info.site_id,
+        transaction_id=sess.transaction_id,
+        id_token_hash=sess.id_token_hash,
+        tariff_id=sess.tariff_id,
+        plugged_in_at=sess.plugged_in_at,
+        charging_started_at=sess.charging_started_at,
+        charging_ended_at=sess.charging_ended_at,
+        unplugged_at=sess.unplugged_at,
+        energy_wh=sess.meter.energy_wh,
+        charging_minutes=sess.charging_ms(end) / MINUTE_MS,
+        idle_minutes=idle_ms / MINUTE_MS,
+        max_power_kw=round(sess.max_power_w / 1000, 3),
+        costs=costs,
+        currency=currency,
+        stop_reason=sess.stop_reason if final else None,
+        quality_flags=tuple(sorted(flags)),
+        charging_periods=periods,
+        priced_with=priced_with(sess.tariff_id, info, policy) if final else "",
+        emitted_at=at,
+    )
 
 
 def priced_with(tariff_id: str | None, info: StationInfo, policy: Policy) -> str:
@@ -183,72 +172,45 @@ def priced_with(tariff_id: str | None, info: StationInfo, policy: Policy) -> str
     return json.dumps({"tariff": raw, "time_zone": info.time_zone}, sort_keys=True, separators=(",", ":"))
 
 
-BILL_DIFF_KEYS: Final = (
-    "energy_wh",
-    "unplugged_at",
-    "charging_started_at",
-    "charging_ended_at",
-    "idle_minutes",
-    "stop_reason",
-    "cost_total",
-    "cost_total_incl_vat",
-)
-
-
-def credit_of(bill: dict[str, Any], version: int, at: int) -> dict[str, Any]:
-    """A record cancelling ``bill``: same session, money and energy negated (the ledger sums)."""
-    credit = dict(bill)
-    credit.update(
-        version=version,
-        record_type="credit",
-        corrects_version=bill["version"],
-        is_final=False,
-        emitted_at=at,
-        energy_wh=-bill["energy_wh"],
-        **{k: -bill[k] for k in _COST_KEYS},
-    )
-    return credit
-
-
-def cdr(bill: dict[str, Any], info: StationInfo, policy: Policy) -> dict[str, Any]:
+def cdr(bill: SessionRecord, info: StationInfo, policy: Policy) -> dict[str, Any]:
     """An OCPI 2.2.1 CDR object for a bill record, from the record alone: the tariff and time zone
     it was priced with travel in the bill (``priced_with``); ``policy`` serves only bills from before
     they did (sessions v2), priced with the tariff configured today."""
     from streams.tariffs import parse_charging_periods
 
-    periods = parse_charging_periods(json.loads(bill["charging_periods"] or "[]"))
-    snapshot = json.loads(bill.get("priced_with") or "{}")
+    periods = parse_charging_periods(json.loads(bill.charging_periods or "[]"))
+    snapshot = json.loads(bill.priced_with or "{}")
     if snapshot:
         raw_tariff: dict[str, Any] = snapshot["tariff"]
         time_zone: str = snapshot["time_zone"]
     else:
-        configured = policy.tariffs.get(bill.get("tariff_id") or "")
+        configured = policy.tariffs.get(bill.tariff_id or "")
         raw_tariff = policy_tariff_json(policy, configured.id) if configured else {}
         time_zone = info.time_zone
     tariff = parse_tariff(raw_tariff) if raw_tariff else None
-    end = bill["unplugged_at"] or bill["emitted_at"]
+    end = bill.unplugged_at or bill.emitted_at
     doc: dict[str, Any] = {
         "country_code": raw_tariff.get("country_code"),
         "party_id": raw_tariff.get("party_id"),
-        "id": bill["session_id"],
-        "start_date_time": _iso(bill["plugged_in_at"]),
+        "id": bill.session_id,
+        "start_date_time": _iso(bill.plugged_in_at),
         "end_date_time": _iso(end),
-        "session_id": bill["session_id"],
+        "session_id": bill.session_id,
         "cdr_token": {
-            "uid": bill.get("id_token_hash") or "unknown",
+            "uid": bill.id_token_hash or "unknown",
             "type": "RFID",
-            "contract_id": bill.get("id_token_hash") or "unknown",
+            "contract_id": bill.id_token_hash or "unknown",
         },
         "auth_method": "AUTH_REQUEST",
         "cdr_location": {
-            "id": info.site_id or bill["station_id"],
+            "id": info.site_id or bill.station_id,
             "coordinates": {"latitude": str(info.latitude), "longitude": str(info.longitude)}
             if info.latitude is not None and info.longitude is not None
             else None,
-            "evse_uid": f"{bill['station_id']}*{bill['connector_id']}",
-            "connector_id": str(bill["connector_id"]),
+            "evse_uid": f"{bill.station_id}*{bill.connector_id}",
+            "connector_id": str(bill.connector_id),
         },
-        "currency": bill["currency"],
+        "currency": bill.currency,
         "tariffs": [raw_tariff] if tariff else [],
         "charging_periods": [
             {
@@ -258,11 +220,11 @@ def cdr(bill: dict[str, Any], info: StationInfo, policy: Policy) -> dict[str, An
             }
             for p in periods
         ],
-        "total_energy": bill["energy_wh"] / 1000,
-        "total_time": bill["charging_minutes"] / 60 + bill["idle_minutes"] / 60,
-        "last_updated": _iso(bill["emitted_at"]),
+        "total_energy": bill.energy_wh / 1000,
+        "total_time": bill.charging_minutes / 60 + bill.idle_minutes / 60,
+        "last_updated": _iso(bill.emitted_at),
     }
-    if tariff is not None and periods and "not_billable" not in bill.get("quality_flags", []):
+    if tariff is not None and periods and "not_billable" not in bill.quality_flags:
         result = price_session(tariff, periods, datetime.fromtimestamp(end / 1000, UTC), time_zone)
         totals = cdr_totals(result)
         for key, value in totals.items():

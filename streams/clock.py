@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from schemas.events import MINUTE_MS
+
 MIN_PLAUSIBLE_MS: Final = 1_262_304_000_000  # 2010-01-01T00:00:00Z
-FUTURE_TOLERANCE_MS: Final = 5 * 60_000
+FUTURE_TOLERANCE_MS: Final = 5 * MINUTE_MS
 
 
 def effective_time(station_time: int, received_at: int) -> tuple[int, str | None]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
+from schemas.events import MINUTE_MS
+from schemas.records import Alert
 from streams.compact import fields_reduce
 
-MINUTE_MS: Final = 60_000
 _ALERT_NS: Final = uuid.UUID("a1e7c0de-1d1e-4c2a-9b6f-6368617267e5")
 DEFAULT_POWER_KW: Final = 22.0  # class of an unrated connector: 30 min
 
@@ -79,25 +80,34 @@ def alert_record(
     connector_id: int,
     site_id: str | None,
     session_id: str,
-) -> dict[str, Any]:
-    """The JSON value published on alerts.idle (and stored in the alerts table); the connector's
-    ledger gives it its version."""
+) -> Alert:
+    """The alert published on alerts.idle (and stored in the alerts table); the connector's ledger
+    gives it its version."""
     severity = {"opened": "warning", "escalated": "critical", "resolved": "info"}[status]
-    return {
-        "alert_id": alert.alert_id,
-        "type": "idle",
-        "severity": severity,
-        "status": status,
-        "station_id": station_id,
-        "site_id": site_id,
-        "connector_id": connector_id,
-        "session_id": session_id,
-        "opened_at": alert.opened_at if alert.opened_at is not None else at,
-        "updated_at": at,
-        "version": 0,
-        "details": {
+    idle_minutes = round((at - alert.idle_since) / MINUTE_MS, 2)
+    where = f"{station_id} connector {connector_id}"
+    summary = (
+        f"{where}: charging ended, car still plugged in for {idle_minutes:g} min"
+        if status != "resolved"
+        else f"{where}: idle car unplugged after {idle_minutes:g} min"
+    )
+    return Alert(
+        alert_id=alert.alert_id,
+        type="idle",
+        severity=severity,
+        status=status,
+        station_id=station_id,
+        site_id=site_id,
+        connector_id=connector_id,
+        session_id=session_id,
+        opened_at=alert.opened_at if alert.opened_at is not None else at,
+        updated_at=at,
+        resolved_at=at if status == "resolved" else None,
+        members=({"station_id": station_id, "connector_id": connector_id},),
+        summary=summary,
+        details={
             "idle_since": alert.idle_since,
-            "idle_minutes": round((at - alert.idle_since) / MINUTE_MS, 2),
+            "idle_minutes": idle_minutes,
             "threshold_minutes": alert.interval_ms / MINUTE_MS,
         },
-    }
+    )

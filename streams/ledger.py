@@ -16,13 +16,12 @@ re-derivation of the history says, and `reconcile` brings the ledger in line wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Final, Protocol
 
-from streams.billing import BILL_DIFF_KEYS, credit_of
+from schemas.records import Alert, SessionRecord
 from streams.compact import fields_reduce
 
-Record = dict[str, Any]
 VOID: Final = "void"
 _ALERT_ORDER: Final = {"pending": 0, "opened": 1, "escalated": 2, "resolved": 3}
 
@@ -30,17 +29,17 @@ _ALERT_ORDER: Final = {"pending": 0, "opened": 1, "escalated": 2, "resolved": 3}
 class Recorder(Protocol):
     """Where the state machine puts the records it derives (``seq``: the session's ordinal)."""
 
-    def session(self, rec: Record, seq: int) -> None: ...
+    def session(self, rec: SessionRecord, seq: int) -> None: ...
 
-    def alert(self, rec: Record, seq: int) -> None: ...
+    def alert(self, rec: Alert, seq: int) -> None: ...
 
 
 @dataclass(slots=True)
 class Outbox:
     """Records to publish, in order."""
 
-    sessions: list[Record] = field(default_factory=list)
-    alerts: list[Record] = field(default_factory=list)
+    sessions: list[SessionRecord] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -49,8 +48,8 @@ class SentSession:
 
     seq: int
     version: int = 0
-    last: Record | None = None  # the newest record sent
-    bill: Record | None = None  # the bill in force (sent and not credited)
+    last: SessionRecord | None = None  # the newest record sent
+    bill: SessionRecord | None = None  # the bill in force (sent and not credited)
     corrected: bool = False
 
 
@@ -59,7 +58,7 @@ class SentAlert:
     __reduce__ = fields_reduce
 
     seq: int
-    last: Record
+    last: Alert
     version: int = 0
     status: str = "pending"
 
@@ -71,66 +70,80 @@ class Ledger:
     sessions: dict[str, SentSession] = field(default_factory=dict)
     alerts: dict[str, SentAlert] = field(default_factory=dict)
 
-    def send_session(self, rec: Record, seq: int, out: Outbox) -> None:
-        sid = rec["session_id"]
+    def send_session(self, rec: SessionRecord, seq: int, out: Outbox) -> None:
+        sid = rec.session_id
         sent = self.sessions.get(sid)
         if sent is None:
             sent = self.sessions[sid] = SentSession(seq)
-        if rec["record_type"] == "bill":
-            if sent.bill is not None and all(rec[k] == sent.bill[k] for k in BILL_DIFF_KEYS):
+        if rec.record_type == "bill":
+            if sent.bill is not None and rec.bill_key() == sent.bill.bill_key():
                 return
             if sent.bill is not None:
-                self._credit(sent, rec["emitted_at"], out)
+                self._credit(sent, rec.emitted_at, out)
             if sent.corrected:
-                rec = {**rec, "quality_flags": sorted({*rec["quality_flags"], "corrected"})}
+                rec = replace(rec, quality_flags=tuple(sorted({*rec.quality_flags, "corrected"})))
             sent.bill = self._emit(sent, rec, out)
             return
         if sent.bill is not None:  # billed, but the session goes on after all: the bill is withdrawn
-            self._credit(sent, rec["emitted_at"], out)
-        elif sent.last is not None and all(sent.last[k] == rec[k] for k in ("state", "energy_wh")):
+            self._credit(sent, rec.emitted_at, out)
+        elif sent.last is not None and (sent.last.state, sent.last.energy_wh) == (rec.state, rec.energy_wh):
             return
         self._emit(sent, rec, out)
 
     def void_session(self, sid: str, at: int, out: Outbox) -> None:
         sent = self.sessions[sid]
-        if sent.last is None or sent.last["state"] == VOID:
+        if sent.last is None or sent.last.state == VOID:
             return
         if sent.bill is not None:
             self._credit(sent, at, out)
-        rec = {**sent.last, "record_type": "update", "state": VOID, "is_final": False, "energy_wh": 0}
-        self._emit(sent, {**rec, "emitted_at": at, "corrects_version": None}, out)
+        rec = replace(
+            sent.last,
+            record_type="update",
+            state=VOID,
+            is_final=False,
+            energy_wh=0,
+            emitted_at=at,
+            corrects_version=None,
+        )
+        self._emit(sent, rec, out)
 
     def _credit(self, sent: SentSession, at: int, out: Outbox) -> None:
         assert sent.bill is not None
         sent.version += 1
-        out.sessions.append(credit_of(sent.bill, sent.version, at))
+        out.sessions.append(sent.bill.credit(sent.version, at))
         sent.bill, sent.corrected = None, True
 
     @staticmethod
-    def _emit(sent: SentSession, rec: Record, out: Outbox) -> Record:
+    def _emit(sent: SentSession, rec: SessionRecord, out: Outbox) -> SessionRecord:
         sent.version += 1
-        rec = {**rec, "version": sent.version}
+        rec = replace(rec, version=sent.version)
         sent.last = rec
         out.sessions.append(rec)
         return rec
 
-    def send_alert(self, rec: Record, seq: int, out: Outbox) -> None:
-        aid = rec["alert_id"]
+    def send_alert(self, rec: Alert, seq: int, out: Outbox) -> None:
+        aid = rec.alert_id
         sent = self.alerts.get(aid)
         if sent is None:
             sent = self.alerts[aid] = SentAlert(seq, rec)
-        if _ALERT_ORDER[rec["status"]] <= _ALERT_ORDER[sent.status]:
+        if _ALERT_ORDER[rec.status] <= _ALERT_ORDER[sent.status]:
             return  # an alert never goes back (a re-derivation repeats what was sent)
         sent.version += 1
-        sent.status, sent.last = rec["status"], {**rec, "version": sent.version}
+        sent.status, sent.last = rec.status, replace(rec, version=sent.version)
         out.alerts.append(sent.last)
 
     def withdraw_alert(self, aid: str, at: int, out: Outbox) -> None:
         sent = self.alerts[aid]
         if sent.status in ("pending", "resolved"):
             return
-        details = {**sent.last["details"], "withdrawn": True}
-        rec = {**sent.last, "status": "resolved", "severity": "info", "updated_at": at, "details": details}
+        rec = replace(
+            sent.last,
+            status="resolved",
+            severity="info",
+            updated_at=at,
+            resolved_at=at,
+            details={**sent.last.details, "withdrawn": True},
+        )
         self.send_alert(rec, sent.seq, out)
 
     def forget_before(self, seq: int) -> None:
@@ -146,10 +159,10 @@ class Live:
     ledger: Ledger
     out: Outbox
 
-    def session(self, rec: Record, seq: int) -> None:
+    def session(self, rec: SessionRecord, seq: int) -> None:
         self.ledger.send_session(rec, seq, self.out)
 
-    def alert(self, rec: Record, seq: int) -> None:
+    def alert(self, rec: Alert, seq: int) -> None:
         self.ledger.send_alert(rec, seq, self.out)
 
 
@@ -157,24 +170,24 @@ class Live:
 class Collector:
     """What a re-derivation says: each session's latest record, each alert's transitions."""
 
-    sessions: dict[str, tuple[Record, int]] = field(default_factory=dict)
-    alerts: dict[str, list[tuple[Record, int]]] = field(default_factory=dict)
+    sessions: dict[str, tuple[SessionRecord, int]] = field(default_factory=dict)
+    alerts: dict[str, list[tuple[Alert, int]]] = field(default_factory=dict)
 
-    def session(self, rec: Record, seq: int) -> None:
-        self.sessions[rec["session_id"]] = (rec, seq)
+    def session(self, rec: SessionRecord, seq: int) -> None:
+        self.sessions[rec.session_id] = (rec, seq)
 
-    def alert(self, rec: Record, seq: int) -> None:
-        self.alerts.setdefault(rec["alert_id"], []).append((rec, seq))
+    def alert(self, rec: Alert, seq: int) -> None:
+        self.alerts.setdefault(rec.alert_id, []).append((rec, seq))
 
 
 @dataclass(slots=True)
 class Discard:
     """A re-derivation whose records are not needed (only its end state is)."""
 
-    def session(self, rec: Record, seq: int) -> None:
+    def session(self, rec: SessionRecord, seq: int) -> None:
         pass
 
-    def alert(self, rec: Record, seq: int) -> None:
+    def alert(self, rec: Alert, seq: int) -> None:
         pass
 
 
@@ -185,7 +198,7 @@ def reconcile(ledger: Ledger, derived: Collector, at: int, out: Outbox) -> None:
     for sid in [s for s in ledger.sessions if s not in derived.sessions]:
         ledger.void_session(sid, at, out)
     for transitions in derived.alerts.values():
-        for rec, seq in transitions:
-            ledger.send_alert(rec, seq, out)
+        for alert, aseq in transitions:
+            ledger.send_alert(alert, aseq, out)
     for aid in [a for a in ledger.alerts if a not in derived.alerts]:
         ledger.withdraw_alert(aid, at, out)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
+from schemas.events import HOUR_MS, MINUTE_MS
 from streams.tariffs import Tariff, parse_tariff
 
 if TYPE_CHECKING:
     from schemas.network import NetworkConfig
-
-MINUTE_MS: Final = 60_000
-HOUR_MS: Final = 60 * MINUTE_MS
 
 
 @dataclass(frozen=True)

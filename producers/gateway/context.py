@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from datetime import UTC, datetime
 from typing import Protocol
 
 from producers.gateway.limits import FRAMES_PER_SECOND
@@ -49,8 +50,15 @@ class RecentMap:
         return self._items.get((station_id, transaction_id))
 
 
+HEARTBEAT_INTERVAL_S = 300  # what BootNotification tells a station, in both OCPP versions
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class GatewayContext:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from producers.gateway.context import GatewayContext, now_ms
 from schemas.events import to_ms
+from schemas.records import Feedback
 from schemas.topics import DRIVER_FEEDBACK
 
 Category = Literal["cannot-start", "slow", "broken-cable", "blocked-by-idle-car", "payment", "other"]
@@ -82,17 +83,17 @@ def feedback_record(
     submitted = inp.submitted_at
     if submitted is not None and submitted.tzinfo is None:
         submitted = submitted.replace(tzinfo=UTC)  # like OCPP times: no offset means UTC
-    return {
-        "feedback_id": feedback_id,
-        "station_id": inp.station_id,
-        "connector_id": inp.connector_id,
-        "rating": inp.rating,
-        "category": inp.category,
-        "comment": inp.comment,
-        "user_ref_hash": hash_ref(inp.user_ref),
-        "submitted_at": to_ms(submitted) if submitted is not None else received_at,
-        "received_at": received_at,
-    }
+    return Feedback(
+        feedback_id=feedback_id,
+        station_id=inp.station_id,
+        connector_id=inp.connector_id,
+        rating=inp.rating,
+        category=inp.category,
+        comment=inp.comment,
+        user_ref_hash=hash_ref(inp.user_ref),
+        submitted_at=to_ms(submitted) if submitted is not None else received_at,
+        received_at=received_at,
+    ).to_dict()
 
 
 def _error(status: int, message: str, fields: list[str] | None = None) -> web.Response:

@@ -19,8 +19,8 @@ from producers.gateway.auth import StationAuthenticator
 from producers.gateway.context import GatewayContext, now_ms
 from producers.gateway.feedback import feedback_handler
 from producers.gateway.limits import MAX_CONNECTIONS, REFUSED, ConnectionSlots, shown, valid_station_id
-from producers.gateway.ocpp16 import ChargePoint16
-from producers.gateway.ocpp201 import ChargePoint201
+from producers.gateway.v16.charge_point import ChargePoint16
+from producers.gateway.v201.charge_point import ChargePoint201
 from schemas.events import ConnectionChange
 
 log = logging.getLogger(__name__)

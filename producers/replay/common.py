@@ -15,11 +15,10 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from producers.replay.model import Defects, ReplayFileError, ReplaySession
-from schemas.events import to_ms
+from schemas.events import DAY_MS, to_ms
 
 R = TypeVar("R")  # one row of a file, as its reader gives it
 
-DAY_MS = 24 * 3600 * 1000
 # Boulder and Palo Alto print start/end to the minute but durations to the second.
 TRUNCATION_TOLERANCE_S = 120
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from producers.replay.model import ReplaySession
 from schemas.events import (
+    MINUTE_MS,
     ChargerEvent,
     Heartbeat,
     MeterValues,
@@ -34,8 +35,8 @@ from schemas.events import (
 SOURCE = "replay"
 DEFAULT_METER_INTERVAL_S = 900
 REGISTER_BASE_WH = 1_000_000  # a used meter: a zero lifetime register is a pitfall of its own
-BOOT_LEAD_MS = 60_000
-HEARTBEAT_LAG_MS = 60_000
+BOOT_LEAD_MS = MINUTE_MS
+HEARTBEAT_LAG_MS = MINUTE_MS
 POWER_MEASURAND = "Power.Active.Import"
 _EVENT_NS = uuid.UUID("5b0f3c2e-8d1a-4c8e-9f7b-7265706c6179")
 VENDORS = {

@@ -7,6 +7,7 @@ from typing import Any
 
 from producers.replay.events import timeline, transaction_id
 from producers.replay.model import ReplaySession
+from schemas.events import MINUTE_MS
 
 
 def truth_line(s: ReplaySession) -> dict[str, Any]:
@@ -15,7 +16,7 @@ def truth_line(s: ReplaySession) -> dict[str, Any]:
     tl = timeline(s)
     idle = None
     if tl.done_known and tl.charging_ended_at is not None:
-        idle = (s.unplugged_at - tl.charging_ended_at) / 60_000
+        idle = (s.unplugged_at - tl.charging_ended_at) / MINUTE_MS
     return {
         "kind": "session",
         "dataset": s.dataset,

@@ -13,7 +13,8 @@ import itertools
 import math
 from dataclasses import dataclass
 
-HOUR_MS = 3_600_000
+from schemas.events import HOUR_MS
+
 # (SoC, share of the vehicle's peak power)
 AC_TAPER = ((0.0, 1.0), (0.95, 1.0), (1.0, 0.7))  # on-board chargers slow down only near full
 DC_TAPER = ((0.0, 0.7), (0.1, 1.0), (0.55, 1.0), (0.8, 0.45), (1.0, 0.12))

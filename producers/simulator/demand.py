@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from producers.simulator import calibration as cal
 from producers.simulator.sampling import Copula, from_quantiles, weighted
+from schemas.events import MINUTE_MS
 
-DAY_MS = 86_400_000
 BATTERY_KWH = (40.0, 58.0, 77.0, 100.0)  # assumption: a spread of common pack sizes
 _ACN = Copula(cal.ACN_CORRELATION)
 
@@ -49,7 +49,7 @@ def draw(kind: str, rng: random.Random) -> Demand:
         ue, up, ui = _ACN.uniforms(rng)
         energy = max(cal.MIN_SESSION_ENERGY_WH, round(from_quantiles(cal.ACN_ENERGY_KWH_Q, ue) * 1000))
         peak_kw = from_quantiles(cal.ACN_POWER_KW_Q, up)
-        idle_ms = round(from_quantiles(cal.ACN_IDLE_MIN_Q, ui) * 60_000)
+        idle_ms = round(from_quantiles(cal.ACN_IDLE_MIN_Q, ui) * MINUTE_MS)
         capacity = _battery(rng, energy, 0.9)
         soc_end = rng.uniform(0.85, 1.0)
     else:
@@ -57,7 +57,7 @@ def draw(kind: str, rng: random.Random) -> Demand:
             cal.MIN_SESSION_ENERGY_WH, round(from_quantiles(cal.DUNDEE_DC_ENERGY_KWH_Q, rng.random()) * 1000)
         )
         peak_kw = weighted(rng, cal.DC_VEHICLE_PEAK_KW)
-        idle_ms = min(round(rng.expovariate(1 / cal.DC_IDLE_MEAN_MIN) * 60_000), 30 * 60_000)
+        idle_ms = min(round(rng.expovariate(1 / cal.DC_IDLE_MEAN_MIN) * MINUTE_MS), 30 * MINUTE_MS)
         capacity = _battery(rng, energy, 0.75)
         soc_end = rng.uniform(0.7, 0.9)
     soc_start = max(0.03, soc_end - energy / capacity)

@@ -15,9 +15,10 @@ from producers.simulator.identity import keyed_hash, user_ref
 from producers.simulator.incidents import CABLE_CODES
 from producers.simulator.schedule import PlannedSession, Visit
 from producers.simulator.truth import TrueFeedback
+from schemas.events import MINUTE_MS
+from schemas.records import Feedback
 
 FEEDBACK_NS = uuid.UUID("7d0f3a52-0c4e-4f41-9e55-66656564626b")
-MIN_MS = 60_000
 SLOW_SHARE = 0.35  # at a fast charger, a car taking under this share of its rating feels slow
 COMMENTS = {
     "cannot-start": "Charging would not start.",
@@ -49,7 +50,7 @@ class FeedbackRates:
 class FeedbackReport:
     """One driver report: the `driver.feedback` record and its ground truth."""
 
-    record: dict[str, object]  # schemas/driver_feedback.avsc
+    record: Feedback
     truth: TrueFeedback
     user_ref: str  # the raw driver reference (POST /feedback hashes it like this record's)
 
@@ -59,7 +60,7 @@ class FeedbackReport:
 
     @property
     def received_at(self) -> int:
-        return int(str(self.record["received_at"]))
+        return self.record.received_at
 
 
 def station_feedback(
@@ -86,17 +87,17 @@ def station_feedback(
     ) -> None:
         fid = str(uuid.uuid5(FEEDBACK_NS, f"{seed}|{station_id}|{len(out)}"))
         received = at + rng.randint(1, 30) * 1000
-        record: dict[str, object] = {
-            "feedback_id": fid,
-            "station_id": station_id,
-            "connector_id": connector,
-            "rating": rating,
-            "category": category,
-            "comment": COMMENTS[category],
-            "user_ref_hash": keyed_hash(user_ref(seed, user)),
-            "submitted_at": at,
-            "received_at": received,
-        }
+        record = Feedback(
+            feedback_id=fid,
+            station_id=station_id,
+            connector_id=connector,
+            rating=rating,
+            category=category,
+            comment=COMMENTS[category],
+            user_ref_hash=keyed_hash(user_ref(seed, user)),
+            submitted_at=at,
+            received_at=received,
+        )
         truth = TrueFeedback(
             fid,
             station_id,
@@ -116,16 +117,16 @@ def station_feedback(
             category = "broken-cable" if code in CABLE_CODES and rng.random() < 0.5 else "cannot-start"
             member = next(m for m in b.incident.members if m.station_id == station_id)
             connector = member.connector_id or None
-            at = v.at + rng.randint(1, 15) * MIN_MS
+            at = v.at + rng.randint(1, 15) * MINUTE_MS
             report(at, v.user, category, connector, 1, "incident", incident_id=b.incident.incident_id)
         elif v.connector_id is None and v.idle_blocker is not None and rng.random() < rates.idle_report:
             s = v.idle_blocker
-            at = v.at + rng.randint(1, 10) * MIN_MS
+            at = v.at + rng.randint(1, 10) * MINUTE_MS
             report(
                 at, v.user, "blocked-by-idle-car", s.connector_id, rng.randint(1, 2), "idle_car", session=s
             )
     for s in sessions:
-        after = s.unplugged_at + rng.randint(1, 60) * MIN_MS
+        after = s.unplugged_at + rng.randint(1, 60) * MINUTE_MS
         r = rng.random()
         if r < rates.payment:
             report(after, s.user, "payment", s.connector_id, rng.randint(1, 3), "noise", session=s)

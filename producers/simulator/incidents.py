@@ -11,13 +11,11 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, fields, replace
 
-from producers.simulator.demand import DAY_MS
 from producers.simulator.drafts import Draft
 from producers.simulator.network import Site, Station
 from producers.simulator.sampling import poisson, weighted
-from schemas.events import ConnectionChange, Payload, StationBoot, StatusChange
+from schemas.events import DAY_MS, MINUTE_MS, ConnectionChange, Payload, StationBoot, StatusChange
 
-MIN_MS = 60_000
 CONNECTOR_FAULT_CODES = (
     ("GroundFailure", 0.2),
     ("ConnectorLockFailure", 0.15),
@@ -109,7 +107,7 @@ class _Calendar:
     def __init__(self) -> None:
         self._busy: dict[str, list[tuple[int, int]]] = defaultdict(list)
 
-    def free(self, members: list[Member], margin: int = 10 * MIN_MS) -> bool:
+    def free(self, members: list[Member], margin: int = 10 * MINUTE_MS) -> bool:
         return all(
             m.end + margin <= a or b + margin <= m.start for m in members for a, b in self._busy[m.station_id]
         )
@@ -133,7 +131,7 @@ def plan_incidents(
     out: list[Incident] = []
 
     def when() -> int:
-        return start_ms + 30 * MIN_MS + rng.randrange(max(1, horizon_ms - 30 * MIN_MS))
+        return start_ms + 30 * MINUTE_MS + rng.randrange(max(1, horizon_ms - 30 * MINUTE_MS))
 
     def add(kind: str, members: list[Member], **info: str | tuple[int, ...] | None) -> None:
         if members and cal.free(members):
@@ -147,7 +145,7 @@ def plan_incidents(
     for site in sites:
         members_of = by_site[site.site_id]
         for _ in range(poisson(rng, rates.site_outage * days)):
-            t, dur = when(), rng.randint(15, 180) * MIN_MS
+            t, dur = when(), rng.randint(15, 180) * MINUTE_MS
             ms = [
                 Member(s.station_id, 0, t + rng.randint(0, 20_000), t + dur + rng.randint(0, 60_000))
                 for s in members_of
@@ -160,9 +158,9 @@ def plan_incidents(
             chosen = rng.sample(members_of, rng.randint(2, min(4, len(members_of))))
             ms = []
             for s in chosen:
-                a = t + rng.randint(0, 10 * MIN_MS)
+                a = t + rng.randint(0, 10 * MINUTE_MS)
                 conn = 0 if rng.random() < 0.5 else rng.choice(s.connector_ids)
-                ms.append(Member(s.station_id, conn, a, a + rng.randint(10, 90) * MIN_MS))
+                ms.append(Member(s.station_id, conn, a, a + rng.randint(10, 90) * MINUTE_MS))
             add("site_burst", ms, site_id=site.site_id, error_code=code)
     groups: dict[tuple[str, str], list[Station]] = defaultdict(list)
     for st in stations:
@@ -178,8 +176,8 @@ def plan_incidents(
             vendor_code = f"{model.split()[0].upper()}-E{rng.randint(100, 999)}"
             ms = []
             for s in chosen:
-                a = t + rng.randint(0, 6 * 60) * MIN_MS
-                ms.append(Member(s.station_id, 1, a, a + rng.randint(5, 60) * MIN_MS))
+                a = t + rng.randint(0, 6 * 60) * MINUTE_MS
+                ms.append(Member(s.station_id, 1, a, a + rng.randint(5, 60) * MINUTE_MS))
             add(
                 "model_cluster",
                 ms,
@@ -209,7 +207,7 @@ def plan_incidents(
                 t = when()
                 add(
                     "connector_fault",
-                    [Member(st.station_id, c, t, t + rng.randint(20, 240) * MIN_MS)],
+                    [Member(st.station_id, c, t, t + rng.randint(20, 240) * MINUTE_MS)],
                     site_id=st.site.site_id,
                     error_code=weighted(rng, CONNECTOR_FAULT_CODES),
                 )

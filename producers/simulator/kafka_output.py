@@ -27,7 +27,7 @@ def publish_simulation(
     for item in releases(sim):
         pacer.wait(item.received_at)
         if isinstance(item, FeedbackReport):
-            publisher.publish_record(DRIVER_FEEDBACK, item.station_id, item.record)
+            publisher.publish_record(DRIVER_FEEDBACK, item.station_id, item.record.to_dict())
         else:
             publisher.publish(item)
         n += 1

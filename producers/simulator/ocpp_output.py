@@ -120,14 +120,14 @@ def _http_base(ws_base: str) -> str:
 def _post_feedback(http_base: str, f: FeedbackReport, timeout: float) -> None:
     r = f.record
     body = {
-        "feedback_id": r["feedback_id"],
-        "station_id": r["station_id"],
-        "connector_id": r["connector_id"],
-        "rating": r["rating"],
-        "category": r["category"],
-        "comment": r["comment"],
+        "feedback_id": r.feedback_id,
+        "station_id": r.station_id,
+        "connector_id": r.connector_id,
+        "rating": r.rating,
+        "category": r.category,
+        "comment": r.comment,
         "user_ref": f.user_ref,
-        "submitted_at": iso(int(str(r["submitted_at"]))),
+        "submitted_at": iso(r.submitted_at),
     }
     req = Request(
         f"{http_base}/feedback",

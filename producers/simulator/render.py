@@ -21,6 +21,8 @@ from producers.simulator.pitfalls import PITFALL_NAMES
 from producers.simulator.schedule import PlannedSession
 from producers.simulator.truth import TrueSession
 from schemas.events import (
+    HOUR_MS,
+    MINUTE_MS,
     ChargerEvent,
     ConnectionChange,
     Heartbeat,
@@ -30,9 +32,6 @@ from schemas.events import (
     StatusChange,
     TransactionEvent,
 )
-
-MIN_MS = 60_000
-HOUR_MS = 60 * MIN_MS
 
 
 @dataclass(frozen=True)
@@ -220,7 +219,7 @@ def _clock_faults(st: _Stream, i: int, s: PlannedSession, rng: random.Random, fi
     p, det = st.pitfalls[i], st.details[i]
     drafts = st.drafts[first:]
     if "clock_skew" in p:
-        offset = rng.choice((-1, 1)) * rng.randint(2 * MIN_MS, 30 * MIN_MS)
+        offset = rng.choice((-1, 1)) * rng.randint(2 * MINUTE_MS, 30 * MINUTE_MS)
         det["clock_offset_ms"] = offset
         for d in drafts:
             d.shift_clock(d.true_at + offset)
@@ -253,7 +252,7 @@ def _offline(
     for i, s in enumerate(sessions):
         if "offline" not in st.pitfalls[i]:
             continue
-        a = s.plugged_in_at - rng.randint(0, 10 * MIN_MS)
+        a = s.plugged_in_at - rng.randint(0, 10 * MINUTE_MS)
         b = s.unplugged_at + rng.randint(1 * HOUR_MS, 6 * HOUR_MS)
         if any(blk.start < b and a < blk.end for blk in blocks):
             st.drop_pitfall(i, "offline")  # an incident inside would lose its meaning
@@ -321,7 +320,7 @@ def render_station(
         for t in range(rc.start_ms + rc.heartbeat_interval_ms, last, rc.heartbeat_interval_ms):
             if not any(a <= t < b for a, b in down):
                 st.add(t, 0, Heartbeat())
-    st.add(last + MIN_MS, 0, Heartbeat())  # moves the watermark past the last session
+    st.add(last + MINUTE_MS, 0, Heartbeat())  # moves the watermark past the last session
     truths = [
         TrueSession(
             station_id=station.station_id,

@@ -14,14 +14,14 @@ from datetime import datetime
 
 from producers.simulator import calibration as cal
 from producers.simulator.charging import ChargeCurve
-from producers.simulator.demand import DAY_MS, PROFILES, Demand, draw
+from producers.simulator.demand import PROFILES, Demand, draw
 from producers.simulator.incidents import Block
 from producers.simulator.network import Station, zone
 from producers.simulator.pitfalls import Pitfalls
+from schemas.events import DAY_MS, MINUTE_MS
 
-MIN_MS = 60_000
-TURNOVER_MS = MIN_MS  # the next car plugs in at least this long after the previous one left
-IDLE_REPORT_AFTER_MS = 15 * MIN_MS  # a car idle this long is "blocking" a driver who finds no connector
+TURNOVER_MS = MINUTE_MS  # the next car plugs in at least this long after the previous one left
+IDLE_REPORT_AFTER_MS = 15 * MINUTE_MS  # a car idle this long is "blocking" a driver who finds no connector
 
 
 @dataclass
@@ -78,7 +78,7 @@ def _timing(
     """(start, charging ended, stop, unplug) of a session plugged in at `start`, and its curve."""
     if "zero_energy" in pitfalls:
         started = start + rng.randint(10, 60) * 1000
-        stop = started + rng.randint(1, 5) * MIN_MS
+        stop = started + rng.randint(1, 5) * MINUTE_MS
         return started, started, stop, stop + rng.randint(5, 30) * 1000, None
     curve = ChargeCurve.build(
         dc=station.kind == "DC",

@@ -10,7 +10,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
-from producers.simulator.demand import DAY_MS, PROFILES
+from producers.simulator.demand import PROFILES
 from producers.simulator.feedback import FeedbackRates, FeedbackReport, station_feedback
 from producers.simulator.incidents import Incident, IncidentRates, blocks_by_connector, plan_incidents
 from producers.simulator.network import Site, Station, build_network, is_dc
@@ -18,7 +18,7 @@ from producers.simulator.pitfalls import Pitfalls
 from producers.simulator.render import RenderConfig, render_station
 from producers.simulator.schedule import Horizon, PlannedSession, Visit, schedule_station
 from producers.simulator.truth import TrueFeedback, TrueSession
-from schemas.events import ChargerEvent
+from schemas.events import DAY_MS, HOUR_MS, ChargerEvent
 
 BASE_TIME_MS = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 
@@ -58,7 +58,7 @@ class FleetConfig:
     def horizon_ms(self) -> int:
         """The window incidents fall in: `hours`, else about as long as the sessions take."""
         if self.hours is not None:
-            return round(self.hours * 3_600_000)
+            return round(self.hours * HOUR_MS)
         slowest = min(PROFILES[k].per_connector_day for k in ("AC", "DC") if self._has(k))
         return round((self.sessions_per_connector or 1) / slowest * DAY_MS)
 
@@ -101,7 +101,7 @@ def plan(cfg: FleetConfig) -> Plan:
     blocks = blocks_by_connector(incidents, stations)
     horizon = Horizon(
         cfg.start_ms,
-        None if cfg.hours is None else cfg.start_ms + round(cfg.hours * 3_600_000),
+        None if cfg.hours is None else cfg.start_ms + round(cfg.hours * HOUR_MS),
         cfg.sessions_per_connector,
     )
     users = max(50, cfg.stations * cfg.connectors_per_station * 10)

@@ -12,7 +12,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import faust
 from faust.types import EventT
@@ -20,6 +19,7 @@ from faust.types import EventT
 from schemas.dlq import dlq_headers
 from schemas.errors import RecordError
 from schemas.events import ChargerEvent, from_record, to_record
+from schemas.records import Alert
 from schemas.topics import CHARGER_EVENTS, SESSIONS
 from streams.batch import process_batch
 from streams.station import StationState
@@ -62,10 +62,13 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
             worker.waiting.pop(station_id, None)
     for ev, reason in out.rejected:
         await _refuse(worker, ev, reason, by_id.get(ev.event_id), last_of[ev.station_id])
+    # The codec edge: typed records become their wire form here and nowhere else.
     for rec in out.sessions:
-        await worker.sessions.send(key=rec["session_id"].encode(), value=worker.codec.encode(SESSIONS, rec))
+        await worker.sessions.send(
+            key=rec.session_id.encode(), value=worker.codec.encode(SESSIONS, rec.to_dict())
+        )
     for alert in out.alerts:
-        await worker.idle_alerts.send(key=alert["station_id"].encode(), value=_json(alert))
+        await worker.idle_alerts.send(key=(alert.station_id or "").encode(), value=_json(alert))
     # State last: a crash before this line re-runs the batch (its records are versioned, so the
     # sink keeps one of each), a crash after it cannot lose the batch's records.
     for station_id, state in saves:
@@ -137,5 +140,5 @@ async def _crash(worker: Worker, exc: BaseException) -> None:
     os._exit(CRASH_EXIT_CODE)
 
 
-def _json(alert: dict[str, Any]) -> bytes:
-    return json.dumps(alert, separators=(",", ":"), sort_keys=True).encode()
+def _json(alert: Alert) -> bytes:
+    return json.dumps(alert.to_dict(), separators=(",", ":"), sort_keys=True).encode()

@@ -18,7 +18,7 @@ from chargestream.kafka_local import free_port
 from producers.async_publisher import AsyncPublisher
 from producers.gateway.context import GatewayContext
 from producers.gateway.server import serve
-from producers.gateway.txid16 import connector_of_transaction_16
+from producers.gateway.v16.transactions import connector_of_transaction_16
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, ConnectionChange, StationBoot, from_record
 from schemas.network import NetworkConfig, SiteConfig, StationConfig

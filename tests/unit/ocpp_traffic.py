@@ -22,7 +22,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from producers.gateway.normalize import event_id, meter_values, transaction_event_201
+from producers.gateway.normalize import event_id, meter_values
+from producers.gateway.v201.normalize import transaction_event_201
 from schemas.events import ChargerEvent, Payload, StationBoot, StatusChange, TransactionEvent
 from schemas.events import MeterValues as MeterValuesEvent
 

@@ -55,14 +55,14 @@ def run(events: Iterable[ChargerEvent], policy: Policy | None = None, *, flush_e
         state = load_state(raw) if raw else StationState(ev.station_id)
         released = process(state, ev, policy)
         stored[ev.station_id] = dump_state(state)
-        out.sessions += released.sessions
-        out.alerts += released.alerts
+        out.sessions += [r.to_dict() for r in released.sessions]
+        out.alerts += [a.to_dict() for a in released.alerts]
         out.rejected += released.rejected
     if flush_end:
         for raw in stored.values():
             released = flush(load_state(raw), policy)
-            out.sessions += released.sessions
-            out.alerts += released.alerts
+            out.sessions += [r.to_dict() for r in released.sessions]
+            out.alerts += [a.to_dict() for a in released.alerts]
     return out
 
 

@@ -17,9 +17,8 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.events import ChargerEvent, Heartbeat, StatusChange, TransactionEvent
+from schemas.events import HOUR_MS, ChargerEvent, Heartbeat, StatusChange, TransactionEvent
 from schemas.events import MeterValues as MeterValuesEvent
-from streams.policy import HOUR_MS
 from tests.unit.ocpp_traffic import MIN, Plan, boot, plans, render, same_instant_groups, truth
 from tests.unit.session_harness import Run, run
 from tests.unit.test_sessions import _policy

@@ -43,9 +43,9 @@ def test_every_replayed_session_is_billed_exactly(fmt: str) -> None:
         state = states.get(ev.station_id)
         if state is None:
             state = states[ev.station_id] = StationState(ev.station_id)
-        take(process(state, ev, policy).sessions)
+        take([r.to_dict() for r in process(state, ev, policy).sessions])
     for state in states.values():
-        take(flush(state, policy).sessions)
+        take([r.to_dict() for r in flush(state, policy).sessions])
     by_plug = {(b["station_id"], b["connector_id"], b["plugged_in_at"]): b for b in bills.values()}
     assert len(bills) == len(sessions) and credits == 0
     for s in sessions:

@@ -343,7 +343,7 @@ def test_feedback_follows_incidents_and_idle_cars_and_fits_the_schema() -> None:
     codec = EmbeddedCodec()
     for f in sim.feedback:
         assert (
-            codec.decode(DRIVER_FEEDBACK, codec.encode(DRIVER_FEEDBACK, f.record))["feedback_id"]
+            codec.decode(DRIVER_FEEDBACK, codec.encode(DRIVER_FEEDBACK, f.record.to_dict()))["feedback_id"]
             == f.truth.feedback_id
         )
         if f.truth.cause == "incident":

@@ -4,14 +4,10 @@ import math
 
 import pytest
 
-from producers.gateway.normalize import (
-    NormalizationError,
-    event_id,
+from producers.gateway.normalize import NormalizationError, event_id, meter_values, parse_time, station_boot
+from producers.gateway.v201.normalize import (
     evse_of_201,
     fault_notices_201,
-    meter_values,
-    parse_time,
-    station_boot,
     transaction_event_201,
     transaction_event_key_201,
 )

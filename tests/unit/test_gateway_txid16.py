@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from producers.gateway.normalize import parse_time
-from producers.gateway.txid16 import (
+from producers.gateway.v16.transactions import (
     CYCLE_S,
     EPOCH_S,
     FALLBACK_LIMIT,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schemas.events import ChargerEvent, MeterValues, StatusChange, TransactionEvent
-from streams.policy import HOUR_MS, Policy
+from schemas.events import HOUR_MS, ChargerEvent, MeterValues, StatusChange, TransactionEvent
+from streams.policy import Policy
 from tests.unit.session_harness import MIN, T0, Station, run, wh
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from producers.simulator import FleetConfig, simulate
 from schemas.events import ChargerEvent, Heartbeat, MeterValues, StationBoot, StatusChange, TransactionEvent
+from schemas.records import SessionRecord
 from streams.billing import StationInfo, cdr
 from streams.policy import Policy
 from streams.tariffs import parse_tariff
@@ -174,7 +175,9 @@ def test_cdr_export_matches_the_bill() -> None:
     policy = _policy()
     bill = run(_session_16(Station()), policy).bill
     doc = cdr(
-        bill, StationInfo(site_id="north", time_zone="Europe/Berlin", latitude=52.5, longitude=13.4), policy
+        SessionRecord.from_dict(bill),
+        StationInfo(site_id="north", time_zone="Europe/Berlin", latitude=52.5, longitude=13.4),
+        policy,
     )
     assert doc["id"] == bill["session_id"] and doc["currency"] == "EUR" and doc["country_code"] == "DE"
     assert doc["total_energy"] == 7.4
@@ -200,7 +203,7 @@ def test_a_cdr_reproduces_its_bill_after_the_tariff_is_edited() -> None:
         **{**edited.__dict__, "tariffs": {"T1": parse_tariff(dearer)}, "tariff_json": {"T1": dearer}}
     )
     info = StationInfo(site_id="north", time_zone="UTC")  # and the site's time zone changed too
-    doc = cdr(bill, info, edited)
+    doc = cdr(SessionRecord.from_dict(bill), info, edited)
     assert doc["total_cost"] == {
         "excl_vat": float(bill["cost_total"]),
         "incl_vat": float(bill["cost_total_incl_vat"]),

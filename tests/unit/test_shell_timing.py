@@ -82,7 +82,7 @@ def drive_worker(events: list[ChargerEvent], rnd: random.Random) -> list[dict[st
             POLICY,
             list(range(pos, pos + len(batch))),
         )
-        published += out.sessions
+        published += [r.to_dict() for r in out.sessions]
         pos += len(batch)
         for sid, state in out.states.items():
             if state.waiting:
@@ -98,7 +98,7 @@ def drive_worker(events: list[ChargerEvent], rnd: random.Random) -> list[dict[st
     for sid in [k for k in store if "#" not in k]:  # the end of the stream: nothing more comes
         state = store.load(sid)
         assert state is not None
-        published += flush(state, POLICY).sessions
+        published += [r.to_dict() for r in flush(state, POLICY).sessions]
     return published
 
 

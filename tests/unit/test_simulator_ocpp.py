@@ -74,7 +74,7 @@ def test_every_event_becomes_schema_valid_201_calls_that_normalise_back() -> Non
     from ocpp.charge_point import camel_to_snake_case
     from ocpp.v201 import call as call201
 
-    from producers.gateway.normalize import transaction_event_201
+    from producers.gateway.v201.normalize import transaction_event_201
     from producers.simulator.ocpp201_frames import Converter201
 
     sim = run(

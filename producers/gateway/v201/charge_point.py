@@ -13,17 +13,15 @@ from typing import Any
 from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action, AuthorizationStatusEnumType, RegistrationStatusEnumType
 
-from producers.gateway.context import GatewayContext
+from producers.gateway.context import HEARTBEAT_INTERVAL_S, GatewayContext, now_iso
 from producers.gateway.guard import GuardedRouting, on
-from producers.gateway.normalize import (
-    NormalizationError,
+from producers.gateway.normalize import NormalizationError, station_boot
+from producers.gateway.v201.normalize import (
     evse_of_201,
     fault_notices_201,
-    station_boot,
     transaction_event_201,
     transaction_event_key_201,
 )
-from producers.gateway.ocpp16 import HEARTBEAT_INTERVAL_S, now_iso
 from schemas.events import Heartbeat, MeterValues, StatusChange
 
 ACCEPTED = {"status": AuthorizationStatusEnumType.accepted}

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
-from producers.gateway.context import GatewayContext
+from producers.gateway.context import HEARTBEAT_INTERVAL_S, GatewayContext, now_iso
 from producers.gateway.guard import GuardedRouting, on
 from producers.gateway.normalize import station_boot
-from producers.gateway.txid16 import connector_of_transaction_16, transaction_id_16
+from producers.gateway.v16.transactions import connector_of_transaction_16, transaction_id_16
 from schemas.events import Heartbeat, MeterValues, SampledValue, StatusChange, TransactionEvent
-
-HEARTBEAT_INTERVAL_S = 300
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class ChargePoint16(GuardedRouting, ChargePoint):  # type: ignore[misc]
