@@ -66,7 +66,9 @@ def serve_worker(settings: Settings, loglevel: str = "info") -> None:
 
     config = worker_config(settings)
     policy = policy_from_network(
-        load_network(settings.network_path), allowed_lateness_ms=int(settings.allowed_lateness_s * 1000)
+        load_network(settings.network_path),
+        global_fault_rules=settings.fault_rules,
+        allowed_lateness_ms=int(settings.allowed_lateness_s * 1000),
     )
     # Faust would create its table's changelog itself, and may then not see it in its own metadata
     # on the first write (PartitionsMismatch fails the agent): create it first.

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.network import FaultRulesConfig
+
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,7 +23,7 @@ def _default_state_dir() -> Path:
 class Settings(BaseSettings):
     """Every knob of the local stack; an env var naming a cluster always wins over local services."""
 
-    model_config = SettingsConfigDict(env_prefix="CHARGESTREAM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CHARGESTREAM_", env_nested_delimiter="__", extra="ignore")
 
     state_dir: Path = Field(default_factory=_default_state_dir, description="broker data, store, logs, pids")
     cache_dir: Path = Field(
@@ -67,6 +69,11 @@ class Settings(BaseSettings):
     )
     station_flush_s: float = Field(
         10.0, description="a station silent this long (wall clock) has its buffered events released"
+    )
+    fault_rules: FaultRulesConfig = Field(
+        default_factory=FaultRulesConfig,
+        description="the fault rules of every site (CHARGESTREAM_FAULT_RULES__OFFLINE_GRACE_MINUTES=10 …); "
+        "a site's fault_rules in the network file override these",
     )
     network_file: Path | None = Field(
         None,

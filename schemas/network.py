@@ -58,6 +58,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FaultRulesConfig(_Strict):
+    """Overrides of the fault rules' defaults (README "Fault rules"); unset fields keep the default."""
+
+    offline_grace_minutes: float | None = Field(
+        None, gt=0, description="a lost connection back within this is a blip"
+    )
+    heartbeat_minutes: float | None = Field(None, gt=0, description="the stations' heartbeat interval")
+    heartbeat_misses: int | None = Field(None, ge=1, description="silent this many intervals: offline")
+    flapping_faults: int | None = Field(None, ge=2, description="faults within the window that make a flap")
+    flapping_window_minutes: float | None = Field(None, gt=0)
+    flapping_stable_minutes: float | None = Field(None, gt=0, description="no fault this long: stable again")
+    start_failures: int | None = Field(None, ge=1, description="sessions in a row without energy")
+
+
 class SiteConfig(_Strict):
     name: str | None = None
     time_zone: str = "UTC"
@@ -67,6 +81,7 @@ class SiteConfig(_Strict):
     idle_escalation_minutes: float | None = Field(
         None, description="overrides the power-class interval of idle escalation for this site"
     )
+    fault_rules: FaultRulesConfig | None = None
 
     @field_validator("time_zone")
     @classmethod

@@ -19,6 +19,15 @@ ALERTS_MAINTENANCE = "alerts.maintenance"
 ALERT_TOPICS = (ALERTS_IDLE, ALERTS_FAULTS, ALERTS_MAINTENANCE)
 
 
+def alert_topic(alert_type: str) -> str:
+    """Where ops subscribe to an alert of this type: idle cars, dispatches, and every other fault."""
+    if alert_type == "idle":
+        return ALERTS_IDLE
+    if alert_type == "maintenance_dispatch":
+        return ALERTS_MAINTENANCE
+    return ALERTS_FAULTS
+
+
 def dlq(topic: str) -> str:
     return f"{topic}.dlq"
 

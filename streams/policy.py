@@ -7,14 +7,15 @@ directly. Defaults are what an operator would start with.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from schemas.events import HOUR_MS, MINUTE_MS
+from streams.faults.rules import FaultRules
 from streams.tariffs import Tariff, parse_tariff
 
 if TYPE_CHECKING:
-    from schemas.network import NetworkConfig
+    from schemas.network import FaultRulesConfig, NetworkConfig
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ class Policy:
     default_tariff_id: str | None = None
     site_idle_minutes: Mapping[str, float] = field(default_factory=dict)
     site_time_zone: Mapping[str, str] = field(default_factory=dict)
+    fault_rules: FaultRules = field(default_factory=FaultRules)
+    """When faults, offline stations and failed starts become alerts; per site below."""
+    site_fault_rules: Mapping[str, FaultRules] = field(default_factory=dict)
+
+    def fault_rules_for(self, site_id: str | None) -> FaultRules:
+        return self.site_fault_rules.get(site_id or "", self.fault_rules)
 
     def tariff_id_for(self, station_id: str, site_id: str | None) -> str | None:
         return (
@@ -50,8 +57,33 @@ class Policy:
         )
 
 
-def policy_from_network(cfg: NetworkConfig, **overrides: int) -> Policy:
-    """The policy of a network file: its tariffs parsed, per-station and per-site choices."""
+def fault_rules(cfg: FaultRulesConfig | None, base: FaultRules | None = None) -> FaultRules:
+    """Rules from their configuration (minutes and counts); what it leaves unset stays as ``base``."""
+    base = base or FaultRules()
+    if cfg is None:
+        return base
+    minutes = {
+        "offline_grace_ms": cfg.offline_grace_minutes,
+        "heartbeat_ms": cfg.heartbeat_minutes,
+        "flapping_window_ms": cfg.flapping_window_minutes,
+        "flapping_stable_ms": cfg.flapping_stable_minutes,
+    }
+    counts = {
+        "heartbeat_misses": cfg.heartbeat_misses,
+        "flapping_faults": cfg.flapping_faults,
+        "start_failures": cfg.start_failures,
+    }
+    changes: dict[str, int] = {k: round(v * MINUTE_MS) for k, v in minutes.items() if v is not None}
+    changes |= {k: v for k, v in counts.items() if v is not None}
+    return replace(base, **changes)
+
+
+def policy_from_network(
+    cfg: NetworkConfig, *, global_fault_rules: FaultRulesConfig | None = None, **overrides: Any
+) -> Policy:
+    """The policy of a network file: its tariffs parsed, per-station and per-site choices. Fault
+    rules: the defaults, then ``global_fault_rules`` (the environment), then each site's own."""
+    rules = fault_rules(global_fault_rules)
     return Policy(
         tariffs={tid: parse_tariff(raw) for tid, raw in cfg.tariffs.items()},
         tariff_json=dict(cfg.tariffs),
@@ -62,5 +94,9 @@ def policy_from_network(cfg: NetworkConfig, **overrides: int) -> Policy:
             sid: s.idle_escalation_minutes for sid, s in cfg.sites.items() if s.idle_escalation_minutes
         },
         site_time_zone={sid: s.time_zone for sid, s in cfg.sites.items()},
+        fault_rules=rules,
+        site_fault_rules={
+            sid: fault_rules(s.fault_rules, rules) for sid, s in cfg.sites.items() if s.fault_rules
+        },
         **overrides,
     )

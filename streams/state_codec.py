@@ -16,7 +16,7 @@ from typing import Final
 
 from streams.station import StationState
 
-STATE_VERSION: Final = 4
+STATE_VERSION: Final = 5
 
 
 class StateVersionError(RuntimeError):

@@ -31,10 +31,17 @@ from streams.billing import StationInfo
 from streams.clock import effective_time
 from streams.compact import fields_reduce
 from streams.connector import DUPLICATE, ConnectorLog, Env, advance, deliver, settle
+from streams.faults import FaultCtx, StationFaults, heard
+from streams.faults import advance as advance_faults
+from streams.faults import on_bills as fault_bills
+from streams.faults import on_event as fault_event
 from streams.journal import Pending
 from streams.ledger import Outbox
 from streams.policy import Policy
 
+CLOCK_SOURCE: Final = "worker-clock"
+"""A Heartbeat from this source carries the time of the station's partition to a station that is
+silent: it moves only the fault rules' clock (an offline station has no events of its own)."""
 FLUSH_SOURCE: Final = "worker-flush"
 """A Heartbeat from this source (written to the log by the worker when a station with buffered
 events has been silent for a while) releases the buffer up to the watermark. Being in the log, it
@@ -115,6 +122,7 @@ class StationState:
     offset: int = -1  # the last source offset applied (the shell skips what it re-consumes)
     duplicates: int = 0
     late_events: int = 0
+    faults: StationFaults = field(default_factory=StationFaults)
 
     def connector(self, connector_id: int) -> ConnectorLog:
         log = self.connectors.get(connector_id)
@@ -125,7 +133,9 @@ class StationState:
     @property
     def waiting(self) -> bool:
         """Something is held until time moves on: buffered events, or a reconciliation."""
-        return bool(self.buffer or self.held) or any(log.waiting for log in self.connectors.values())
+        # Heartbeats wait in the buffer only for the fault rules' order: not worth a flush marker.
+        buffered = any(not isinstance(i.event.payload, Heartbeat | StationBoot) for i in self.buffer)
+        return buffered or bool(self.held) or any(log.waiting for log in self.connectors.values())
 
 
 def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
@@ -142,16 +152,27 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
         del state.seen[next(iter(state.seen))]
     at, clock_flag = effective_time(ev.station_time, ev.received_at)
     p = ev.payload
+    if ev.source == CLOCK_SOURCE:
+        ctx = _faults_ctx(state, policy, out)
+        fault_event(state.faults, ev, (min(at, ev.received_at), 0, ev.event_id), ctx, clock=True)
+        return out
     if ev.source == FLUSH_SOURCE:  # the station fell silent: nothing more to wait for
         _release_held(state, _env(state, policy), out)
         _release(state, policy, out, state.watermark)
+        _bills(state, policy, out)
         return out
+    if not isinstance(p, ConnectionChange):  # the gateway's news, not the station speaking
+        heard(state.faults, at)
     if isinstance(p, StationBoot):  # what the station is: known from now on, for every bill
         state.info = _info_from_boot(state.info, p, policy)
+    item = Pending(at, rank(ev), ev.event_id, ev, clock_flag)
     if isinstance(p, Heartbeat | StationBoot):
         state.watermark = max(state.watermark, at)
+        if at >= state.frontier:  # in order with the rest for the fault rules (a reconnect, say)
+            insort(state.buffer, item, key=lambda x: x.key)
+        else:
+            _route(state, item, _env(state, policy), out)
     else:
-        item = Pending(at, rank(ev), ev.event_id, ev, clock_flag)
         if at >= state.frontier:
             _zero_length_transaction(state, item)
             insort(state.buffer, item, key=lambda x: x.key)
@@ -163,7 +184,19 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
             state.late_events += 1
             _hold(state, item, _env(state, policy), out)
     _release(state, policy, out, state.watermark - policy.allowed_lateness_ms)
+    _bills(state, policy, out)
     return out
+
+
+def _faults_ctx(state: StationState, policy: Policy, out: Output) -> FaultCtx:
+    site = state.info.site_id
+    return FaultCtx(state.station_id, site, policy.fault_rules_for(site), out.alerts)
+
+
+def _bills(state: StationState, policy: Policy, out: Output) -> None:
+    """The outcomes of the sessions this call released, for the start-failure rule."""
+    if out.sessions:
+        fault_bills(state.faults, out.sessions, _faults_ctx(state, policy, out))
 
 
 def _hold(state: StationState, item: Pending, env: Env, out: Output) -> None:
@@ -189,6 +222,7 @@ def flush(state: StationState, policy: Policy, until: int | None = None) -> Outp
     out = Output()
     _release_held(state, _env(state, policy), out)
     _release(state, policy, out, max(state.watermark, until or 0))
+    _bills(state, policy, out)
     return out
 
 
@@ -206,6 +240,7 @@ def _release(state: StationState, policy: Policy, out: Output, frontier: int) ->
         state.frontier = frontier
         for log in list(state.connectors.values()):
             advance(log, env, frontier, out)
+        advance_faults(state.faults, frontier, _faults_ctx(state, policy, out))
     for log in list(state.connectors.values()):
         if moved or log.waiting:
             settle(log, env, state.frontier, out)
@@ -213,6 +248,11 @@ def _release(state: StationState, policy: Policy, out: Output, frontier: int) ->
 
 def _route(state: StationState, item: Pending, env: Env, out: Output) -> None:
     p = item.event.payload
+    site = env.info.site_id
+    ctx = FaultCtx(state.station_id, site, env.policy.fault_rules_for(site), out.alerts)
+    fault_event(state.faults, item.event, item.key, ctx)
+    if isinstance(p, Heartbeat | StationBoot):
+        return  # the station's liveness, for the fault rules only
     if isinstance(p, ConnectionChange):
         for log in list(state.connectors.values()):
             _deliver(state, log, item, env, out)

@@ -14,7 +14,7 @@ from typing import Any
 import faust
 
 from schemas.codec import Codec
-from schemas.topics import ALERTS_IDLE, CHARGER_EVENTS, SESSIONS, dlq
+from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, SESSIONS, dlq
 from streams.config import WorkerConfig
 from streams.policy import Policy
 
@@ -27,7 +27,7 @@ class Worker:
     codec: Codec
     events: Any  # faust topics and table (faust's own types are not generic enough to name here)
     sessions: Any
-    idle_alerts: Any
+    alerts: dict[str, Any]  # alert topic -> faust topic
     events_dlq: Any
     stations: Any
     # station -> (monotonic time of its last event, its partition, its watermark, its last offset),
@@ -62,7 +62,7 @@ def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
         codec,
         events=raw(CHARGER_EVENTS, partitions=config.partitions),
         sessions=raw(SESSIONS),
-        idle_alerts=raw(ALERTS_IDLE),
+        alerts={t: raw(t) for t in ALERT_TOPICS},
         events_dlq=raw(dlq(CHARGER_EVENTS)),
         stations=app.Table(
             "stations", default=None, partitions=config.partitions, key_type=bytes, value_type=bytes

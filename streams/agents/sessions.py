@@ -20,7 +20,7 @@ from schemas.dlq import dlq_headers
 from schemas.errors import RecordError
 from schemas.events import ChargerEvent, from_record, to_record
 from schemas.records import Alert
-from schemas.topics import CHARGER_EVENTS, SESSIONS
+from schemas.topics import CHARGER_EVENTS, SESSIONS, alert_topic
 from streams.batch import process_batch
 from streams.station import StationState
 from streams.station_table import StationTable
@@ -68,7 +68,8 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
             key=rec.session_id.encode(), value=worker.codec.encode(SESSIONS, rec.to_dict())
         )
     for alert in out.alerts:
-        await worker.idle_alerts.send(key=(alert.station_id or "").encode(), value=_json(alert))
+        topic = worker.alerts[alert_topic(alert.type)]
+        await topic.send(key=(alert.station_id or "").encode(), value=_json(alert))
     # State last: a crash before this line re-runs the batch (its records are versioned, so the
     # sink keeps one of each), a crash after it cannot lose the batch's records.
     for station_id, state in saves:

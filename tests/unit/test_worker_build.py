@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from schemas.codec import EmbeddedCodec
-from schemas.topics import ALERTS_IDLE, CHARGER_EVENTS, SESSIONS, dlq, worker_changelog
+from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, SESSIONS, dlq, worker_changelog
 from streams.config import WorkerConfig
 from streams.policy import Policy
 from streams.worker import build_worker
@@ -21,14 +21,12 @@ def test_build_worker_from_a_config(tmp_path: Path) -> None:
     assert app.conf.id == "built-in-a-test" and app.conf.broker[0].port == 1
     assert worker.policy is policy and worker.config is config
     assert [a.name for a in app.agents.values()] == ["sessions"]
-    assert {
-        t.get_topic_name() for t in (worker.events, worker.sessions, worker.idle_alerts, worker.events_dlq)
-    } == {
+    assert {t.get_topic_name() for t in (worker.events, worker.sessions, worker.events_dlq)} == {
         CHARGER_EVENTS,
         SESSIONS,
-        ALERTS_IDLE,
         dlq(CHARGER_EVENTS),
     }
+    assert {name: t.get_topic_name() for name, t in worker.alerts.items()} == {t: t for t in ALERT_TOPICS}
     assert worker.stations.changelog_topic.get_topic_name() == worker_changelog(config.worker_id).name
     assert worker.stations.partitions == 5
     # no readiness timer without a run dir; the flush timer always (Faust lists timers as app tasks)

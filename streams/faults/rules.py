@@ -1,0 +1,26 @@
+"""When a station's trouble becomes an alert: the thresholds of the fault rules. Pure data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.events import MINUTE_MS
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRules:
+    """When a station's trouble becomes an alert. Per-site values override these (network file)."""
+
+    offline_grace_ms: int = 5 * MINUTE_MS
+    """A lost connection that is back within this is a blip, not an outage."""
+    heartbeat_ms: int = 5 * MINUTE_MS
+    """The heartbeat interval the gateway gives stations at boot (BootNotification.interval)."""
+    heartbeat_misses: int = 3
+    """A station silent for this many heartbeat intervals is offline, connection or not."""
+    flapping_faults: int = 4
+    flapping_window_ms: int = 60 * MINUTE_MS
+    """This many faults of one connector within this window: it flaps (hysteresis, not N alerts)."""
+    flapping_stable_ms: int = 60 * MINUTE_MS
+    """A flapping connector is stable again after this long without a new fault."""
+    start_failures: int = 3
+    """This many sessions in a row that delivered no energy: drivers cannot charge here."""
