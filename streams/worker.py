@@ -33,10 +33,14 @@ class Worker:
     # station -> (monotonic time of its last event, its partition, its watermark, its last offset),
     # while it holds events; in memory only: after a restart the next event or heartbeat re-arms it.
     waiting: dict[str, tuple[float, int, int, int]] = field(default_factory=dict)
+    # The fault clock (agents/clock.py), in memory like `waiting`: per partition the newest event
+    # time of its stations, per station its partition and when its next fault timer is due.
+    partition_time: dict[int, int] = field(default_factory=dict)
+    fault_due: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
-    from streams.agents import flush, sessions
+    from streams.agents import clock, flush, sessions
 
     app = faust.App(
         config.worker_id,
@@ -70,6 +74,7 @@ def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
     )
     sessions.register(worker)
     flush.register(worker)
+    clock.register(worker)
     _register_readiness(worker)
     return worker
 

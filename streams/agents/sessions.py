@@ -22,6 +22,7 @@ from schemas.events import ChargerEvent, from_record, to_record
 from schemas.records import Alert
 from schemas.topics import CHARGER_EVENTS, SESSIONS, alert_topic
 from streams.batch import process_batch
+from streams.faults import next_due
 from streams.station import StationState
 from streams.station_table import StationTable
 from streams.worker import Worker
@@ -55,8 +56,15 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
     now = time.monotonic()
     for station_id in out.touched:
         state = out.states[station_id]
+        partition = last_of[station_id].message.partition
+        if state.watermark > worker.partition_time.get(partition, 0):
+            worker.partition_time[partition] = state.watermark
+        due = next_due(state.faults, worker.policy.fault_rules_for(state.info.site_id))
+        if due is None:
+            worker.fault_due.pop(station_id, None)
+        else:
+            worker.fault_due[station_id] = (partition, due)
         if state.waiting:
-            partition = last_of[station_id].message.partition
             worker.waiting[station_id] = (now, partition, state.watermark, state.offset)
         else:
             worker.waiting.pop(station_id, None)

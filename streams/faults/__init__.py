@@ -2,6 +2,16 @@
 
 from streams.faults.alerts import FaultCtx, alert_id
 from streams.faults.rules import FaultRules
-from streams.faults.station_faults import StationFaults, advance, heard, on_bills, on_event
+from streams.faults.station_faults import StationFaults, advance, heard, next_due, on_bills, on_event
 
-__all__ = ["FaultCtx", "FaultRules", "StationFaults", "advance", "alert_id", "heard", "on_bills", "on_event"]
+__all__ = [
+    "FaultCtx",
+    "FaultRules",
+    "StationFaults",
+    "advance",
+    "alert_id",
+    "heard",
+    "next_due",
+    "on_bills",
+    "on_event",
+]

@@ -43,9 +43,11 @@ from schemas.records import Alert, SessionRecord
 from streams.compact import fields_reduce
 from streams.faults.alerts import FaultCtx
 from streams.faults.chargex import chargex_code
+from streams.faults.rules import FaultRules
 from streams.journal import Key
 
 FAULTED: Final = "Faulted"
+HEARTBEAT_GAPS_KEPT: Final = 5
 NO_ERROR: Final = "NoError"
 OUTCOMES_KEPT: Final = 16
 _TRUE: Final = frozenset({"true", "1", "yes"})
@@ -78,6 +80,8 @@ class StationFaults:
     lost_at: int | None = None  # the gateway saw the connection go, and not come back
     connection_key: Key = (-1, 0, "")  # the newest news of the connection: older, or re-sent, is stale
     offline: Alert | None = None
+    last_heartbeat: int | None = None
+    heartbeat_gaps: list[int] = field(default_factory=list)  # the last few, to learn the interval
 
     def connector(self, connector_id: int) -> ConnectorFaults:
         if connector_id == 0:
@@ -129,6 +133,8 @@ def on_event(st: StationFaults, ev: ChargerEvent, key: Key, ctx: FaultCtx, *, cl
     # message a station never queues offline (Heartbeat, BootNotification): queued messages sent
     # after a reconnect carry times from inside the outage.
     live_only = isinstance(p, Heartbeat | StationBoot)
+    if isinstance(p, Heartbeat):
+        _heartbeat(st, at)
     if st.lost_at is not None and live_only and key > st.connection_key:
         st.lost_at, st.connection_key = None, key
     if st.lost_at is None:
@@ -139,6 +145,21 @@ def on_event(st: StationFaults, ev: ChargerEvent, key: Key, ctx: FaultCtx, *, cl
         _on_notice(st, st.connector(ev.evse_id or ev.connector_id), p, key, ctx)
     # Sessions are the engine's: their outcomes come here as bills (on_bills).
     advance(st, at, ctx)
+
+
+def _heartbeat(st: StationFaults, at: int) -> None:
+    if st.last_heartbeat is not None and at > st.last_heartbeat:
+        st.heartbeat_gaps = [*st.heartbeat_gaps, at - st.last_heartbeat][-HEARTBEAT_GAPS_KEPT:]
+    st.last_heartbeat = at if st.last_heartbeat is None else max(st.last_heartbeat, at)
+
+
+def heartbeat_ms(st: StationFaults, rules: FaultRules) -> int:
+    """The station's heartbeat interval: the configured one, or what the station shows when it is
+    longer (the median of its last gaps: one outage does not stretch it)."""
+    if not st.heartbeat_gaps:
+        return rules.heartbeat_ms
+    gaps = sorted(st.heartbeat_gaps)
+    return max(rules.heartbeat_ms, gaps[len(gaps) // 2])
 
 
 def _on_status(st: StationFaults, cf: ConnectorFaults, p: StatusChange, key: Key, ctx: FaultCtx) -> None:
@@ -361,20 +382,25 @@ def advance(st: StationFaults, now: int, ctx: FaultCtx) -> None:
         if st.lost_at is not None and st.lost_at + rules.offline_grace_ms <= now:
             st.offline = _offline(st, st.lost_at, st.lost_at + rules.offline_grace_ms, "connection lost", ctx)
         elif st.last_seen is not None and st.lost_at is None:
-            silent_for = rules.heartbeat_misses * rules.heartbeat_ms
+            silent_for = rules.heartbeat_misses * heartbeat_ms(st, rules)
             if st.last_seen + silent_for <= now:
                 st.offline = _offline(st, st.last_seen, st.last_seen + silent_for, "silent", ctx)
     for cf in st.connectors.values():
         if cf.flapping is None or cf.faulted:
             continue
-        last = int(cf.flapping.details.get("last_fault_at", cf.flapping.opened_at))
-        if last + rules.flapping_stable_ms <= now:
+        stable_at = _stable_at(cf.flapping, rules)
+        if stable_at <= now:
             ctx.resolve(
                 cf.flapping,
-                last + rules.flapping_stable_ms,
+                stable_at,
                 f"{_where(ctx, cf.connector_id)}: stable for {rules.flapping_stable_ms // MINUTE_MS} min",
             )
             cf.flapping, cf.fault_starts = None, []
+
+
+def _stable_at(flapping: Alert, rules: FaultRules) -> int:
+    """When a flapping connector counts as stable again: a quiet period after its last fault."""
+    return int(flapping.details.get("last_fault_at", flapping.opened_at)) + rules.flapping_stable_ms
 
 
 def _offline(st: StationFaults, since: int, at: int, reason: str, ctx: FaultCtx) -> Alert:
@@ -400,3 +426,21 @@ def _back(st: StationFaults, at: int, ctx: FaultCtx) -> None:
         st.offline, at, f"{ctx.station_id} back online after {minutes:g} min", offline_minutes=minutes
     )
     st.offline = None
+
+
+def next_due(st: StationFaults, rules: FaultRules) -> int | None:
+    """When the station's next fault timer is due (None: nothing waits), without running it. The
+    worker sends a clock marker to a station whose partition's time has passed this."""
+    due: list[int] = []
+    if st.offline is None:
+        if st.lost_at is not None:
+            due.append(st.lost_at + rules.offline_grace_ms)
+        elif st.last_seen is not None:
+            due.append(st.last_seen + rules.heartbeat_misses * heartbeat_ms(st, rules))
+    for cf in st.connectors.values():
+        if cf.flapping is not None and not cf.faulted:
+            due.append(
+                int(cf.flapping.details.get("last_fault_at", cf.flapping.opened_at))
+                + rules.flapping_stable_ms
+            )
+    return min(due) if due else None

@@ -12,7 +12,7 @@ from schemas.events import (
     StatusChange,
 )
 from schemas.records import Alert, SessionRecord
-from streams.faults import FaultCtx, FaultRules, StationFaults, advance, on_bills, on_event
+from streams.faults import FaultCtx, FaultRules, StationFaults, advance, next_due, on_bills, on_event
 
 T0 = 1_800_000_000_000
 RULES = FaultRules()
@@ -183,3 +183,37 @@ def test_a_status_older_than_the_last_changes_no_fault() -> None:
     t.ev(10, StatusChange("Available"))
     t.ev(5, StatusChange("Faulted", "GroundFailure"))
     assert t.alerts == []
+
+
+def test_a_station_with_hourly_heartbeats_is_not_silent_between_them() -> None:
+    t = Tracker()
+    for hour in range(4):
+        t.ev(60 * hour, Heartbeat(), connector=0)
+    t.at(3 * 60 + 59)
+    assert t.alerts == []
+    assert next_due(t.state, RULES) == T0 + (3 * 60 + 3 * 60) * MINUTE_MS  # 3 missed hourly heartbeats
+    t.at(6 * 60)
+    assert t.of("station_offline") == [("opened", 1)]
+
+
+def test_next_due_names_the_timer_a_clock_marker_must_reach() -> None:
+    t = Tracker()
+    t.ev(0, ConnectionChange(False), connector=0)
+    assert next_due(t.state, RULES) == T0 + 5 * MINUTE_MS
+    t.at(5)
+    assert next_due(t.state, RULES) is None  # offline is open: nothing more to time
+
+
+def test_a_clock_marker_opens_offline_for_a_silent_station_and_does_not_end_it() -> None:
+    from streams.policy import Policy
+    from streams.station import CLOCK_SOURCE, StationState, process
+
+    policy, state = Policy(), StationState("ST")
+    hb = ChargerEvent("hb", "ST", 0, T0, T0, "test", Heartbeat())
+    alerts = [a for ev in (hb,) for a in process(state, ev, policy).alerts]
+    for minute in (10, 20):
+        at = T0 + minute * MINUTE_MS
+        marker = ChargerEvent(f"clock-{minute}", "ST", 0, at, at, CLOCK_SOURCE, Heartbeat())
+        alerts += process(state, marker, policy).alerts
+    assert [(a.type, a.status, a.opened_at) for a in alerts] == [("station_offline", "opened", T0)]
+    assert alerts[0].updated_at == T0 + 15 * MINUTE_MS  # the timer's due time, not the marker's

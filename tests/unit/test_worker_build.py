@@ -29,8 +29,9 @@ def test_build_worker_from_a_config(tmp_path: Path) -> None:
     assert {name: t.get_topic_name() for name, t in worker.alerts.items()} == {t: t for t in ALERT_TOPICS}
     assert worker.stations.changelog_topic.get_topic_name() == worker_changelog(config.worker_id).name
     assert worker.stations.partitions == 5
-    # no readiness timer without a run dir; the flush timer always (Faust lists timers as app tasks)
-    assert len(app._app_tasks) == 1
+    # no readiness timer without a run dir; the flush and fault-clock timers always (Faust lists
+    # timers as app tasks)
+    assert sorted(t.__name__ for t in app._app_tasks) == ["advance_silent_stations", "flush_silent_stations"]
 
 
 def test_two_workers_in_one_process_do_not_share_state(tmp_path: Path) -> None:
@@ -40,4 +41,4 @@ def test_two_workers_in_one_process_do_not_share_state(tmp_path: Path) -> None:
     b = build_worker(WorkerConfig("w-b", "127.0.0.1:1", 3, tmp_path / "b"), Policy(), EmbeddedCodec())
     a.waiting["ST"] = (0.0, 0, 0, 0)
     assert b.waiting == {} and a.app is not b.app
-    assert len(a.app._app_tasks) == 2  # flush + readiness
+    assert len(a.app._app_tasks) == 3  # flush, fault clock, readiness

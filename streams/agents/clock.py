@@ -1,0 +1,36 @@
+"""The fault clock: a station that is silent has no events of its own to move its fault timers (an
+offline station, above all). When the time of its partition — moved by the other stations there —
+passes the station's next fault timer, the worker writes a clock marker into the station's own
+partition. Being in the log, the marker replays like the events around it; the alerts it releases carry
+the timers' due times, not the marker's, so they do not depend on when the marker was written."""
+
+from __future__ import annotations
+
+from schemas.events import ChargerEvent, Heartbeat, to_record
+from schemas.topics import CHARGER_EVENTS
+from streams.station import CLOCK_SOURCE
+from streams.worker import Worker
+
+
+def register(worker: Worker) -> None:
+    @worker.app.timer(interval=worker.config.flush_check_s)  # type: ignore[untyped-decorator]
+    async def advance_silent_stations() -> None:
+        for station_id, (partition, due) in list(worker.fault_due.items()):
+            now = worker.partition_time.get(partition, 0)
+            if now < due:
+                continue
+            del worker.fault_due[station_id]  # re-armed when the marker's batch is processed
+            marker = ChargerEvent(
+                event_id=f"clock-{station_id}-{now}",
+                station_id=station_id,
+                connector_id=0,
+                station_time=now,
+                received_at=now,
+                source=CLOCK_SOURCE,
+                payload=Heartbeat(),
+            )
+            await worker.events.send(
+                key=station_id.encode(),
+                value=worker.codec.encode(CHARGER_EVENTS, to_record(marker)),
+                partition=partition,
+            )
