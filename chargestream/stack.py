@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -54,10 +55,11 @@ def child_env(settings: Settings, component: str) -> dict[str, str]:
     """The environment for one of our processes: every setting explicit, so they agree with the CLI,
     except the secrets this component does not need (also when they came from our own environment)."""
     env = {k: v for k, v in os.environ.items() if not _withheld(k, component)}
-    for name, value in settings.model_dump().items():
+    for name, value in settings.model_dump(mode="json").items():
         key = f"CHARGESTREAM_{name.upper()}"
         if value is not None and not _withheld(key, component):
-            env[key] = str(value)
+            # nested settings (fault_rules) as JSON, which pydantic-settings reads back
+            env[key] = json.dumps(value) if isinstance(value, dict | list) else str(value)
     return env
 
 

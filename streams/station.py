@@ -41,7 +41,8 @@ from streams.policy import Policy
 
 CLOCK_SOURCE: Final = "worker-clock"
 """A Heartbeat from this source carries the time of the station's partition to a station that is
-silent: it moves only the fault rules' clock (an offline station has no events of its own)."""
+silent: it releases the station's buffer as a flush marker does, and moves the fault rules' clock to
+its time (an offline station has no events of its own); the sessions' time stays the station's."""
 FLUSH_SOURCE: Final = "worker-flush"
 """A Heartbeat from this source (written to the log by the worker when a station with buffered
 events has been silent for a while) releases the buffer up to the watermark. Being in the log, it
@@ -152,7 +153,10 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
         del state.seen[next(iter(state.seen))]
     at, clock_flag = effective_time(ev.station_time, ev.received_at)
     p = ev.payload
-    if ev.source == CLOCK_SOURCE:
+    if ev.source == CLOCK_SOURCE:  # silent for a while: its buffer first, as a flush marker would
+        _release_held(state, _env(state, policy), out)
+        _release(state, policy, out, state.watermark)
+        _bills(state, policy, out)
         ctx = _faults_ctx(state, policy, out)
         fault_event(state.faults, ev, (min(at, ev.received_at), 0, ev.event_id), ctx, clock=True)
         return out

@@ -41,6 +41,9 @@ class RenderConfig:
     meter_interval_ms: int
     heartbeat_interval_ms: int  # 0: only one heartbeat after the last event
     meter_during_idle: bool = True
+    # Heartbeats go on until here (the fleet's last session): a station that is done with its sessions
+    # stays alive, rather than going silent while the others charge.
+    end_ms: int = 0
 
 
 class _Stream:
@@ -315,7 +318,7 @@ def render_station(
             st.drafts.append(d)
     offline = _offline(st, sessions, blocks, rng)
     down = offline + [(b.start, b.end) for b in blocks if b.incident.type == "site_outage"]
-    last = max(d.received_at for d in st.drafts)
+    last = max(max(d.received_at for d in st.drafts), rc.end_ms)
     if rc.heartbeat_interval_ms > 0:
         for t in range(rc.start_ms + rc.heartbeat_interval_ms, last, rc.heartbeat_interval_ms):
             if not any(a <= t < b for a, b in down):

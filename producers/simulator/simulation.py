@@ -122,6 +122,11 @@ def run(cfg: FleetConfig) -> Simulation:
         cfg.meter_interval_s * 1000,
         cfg.heartbeat_interval_s * 1000,
         cfg.meter_during_idle,
+        end_ms=max(
+            [s.unplugged_at for sessions in p.sessions.values() for s in sessions]
+            + [i.end for i in p.incidents]
+            + [cfg.start_ms]
+        ),
     )
     per_station, truths, feedback = [], [], []
     for st in p.stations:

@@ -153,13 +153,21 @@ def _heartbeat(st: StationFaults, at: int) -> None:
     st.last_heartbeat = at if st.last_heartbeat is None else max(st.last_heartbeat, at)
 
 
-def heartbeat_ms(st: StationFaults, rules: FaultRules) -> int:
-    """The station's heartbeat interval: the configured one, or what the station shows when it is
-    longer (the median of its last gaps: one outage does not stretch it)."""
+def heartbeat_ms(st: StationFaults, rules: FaultRules) -> int | None:
+    """The station's own heartbeat interval, once it has shown one: the median of its last gaps (one
+    outage does not stretch it), never below the configured interval. None before two heartbeats: a
+    station whose interval is unknown is never called silent (its lost connection still counts)."""
     if not st.heartbeat_gaps:
-        return rules.heartbeat_ms
+        return None
     gaps = sorted(st.heartbeat_gaps)
     return max(rules.heartbeat_ms, gaps[len(gaps) // 2])
+
+
+def _silent_at(st: StationFaults, rules: FaultRules) -> int | None:
+    interval = heartbeat_ms(st, rules)
+    if interval is None or st.last_seen is None:
+        return None
+    return st.last_seen + rules.heartbeat_misses * interval
 
 
 def _on_status(st: StationFaults, cf: ConnectorFaults, p: StatusChange, key: Key, ctx: FaultCtx) -> None:
@@ -381,10 +389,9 @@ def advance(st: StationFaults, now: int, ctx: FaultCtx) -> None:
     if st.offline is None:
         if st.lost_at is not None and st.lost_at + rules.offline_grace_ms <= now:
             st.offline = _offline(st, st.lost_at, st.lost_at + rules.offline_grace_ms, "connection lost", ctx)
-        elif st.last_seen is not None and st.lost_at is None:
-            silent_for = rules.heartbeat_misses * heartbeat_ms(st, rules)
-            if st.last_seen + silent_for <= now:
-                st.offline = _offline(st, st.last_seen, st.last_seen + silent_for, "silent", ctx)
+        elif st.lost_at is None and (silent_at := _silent_at(st, rules)) is not None and silent_at <= now:
+            assert st.last_seen is not None
+            st.offline = _offline(st, st.last_seen, silent_at, "silent", ctx)
     for cf in st.connectors.values():
         if cf.flapping is None or cf.faulted:
             continue
@@ -435,8 +442,8 @@ def next_due(st: StationFaults, rules: FaultRules) -> int | None:
     if st.offline is None:
         if st.lost_at is not None:
             due.append(st.lost_at + rules.offline_grace_ms)
-        elif st.last_seen is not None:
-            due.append(st.last_seen + rules.heartbeat_misses * heartbeat_ms(st, rules))
+        elif (silent_at := _silent_at(st, rules)) is not None:
+            due.append(silent_at)
     for cf in st.connectors.values():
         if cf.flapping is not None and not cf.faulted:
             due.append(

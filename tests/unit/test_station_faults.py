@@ -151,6 +151,7 @@ def test_a_blip_within_the_grace_period_is_no_alert() -> None:
 
 def test_a_silent_station_is_offline_after_three_heartbeat_intervals() -> None:
     t = Tracker()
+    t.ev(-5, Heartbeat(), connector=0)
     t.ev(0, Heartbeat(), connector=0)
     t.at(14.9)
     assert t.alerts == []
@@ -196,6 +197,13 @@ def test_a_station_with_hourly_heartbeats_is_not_silent_between_them() -> None:
     assert t.of("station_offline") == [("opened", 1)]
 
 
+def test_a_station_whose_interval_is_unknown_is_never_silent() -> None:
+    t = Tracker()
+    t.ev(0, StatusChange("Available"))
+    t.at(24 * 60)
+    assert t.alerts == [] and next_due(t.state, RULES) is None
+
+
 def test_next_due_names_the_timer_a_clock_marker_must_reach() -> None:
     t = Tracker()
     t.ev(0, ConnectionChange(False), connector=0)
@@ -209,8 +217,11 @@ def test_a_clock_marker_opens_offline_for_a_silent_station_and_does_not_end_it()
     from streams.station import CLOCK_SOURCE, StationState, process
 
     policy, state = Policy(), StationState("ST")
-    hb = ChargerEvent("hb", "ST", 0, T0, T0, "test", Heartbeat())
-    alerts = [a for ev in (hb,) for a in process(state, ev, policy).alerts]
+    beats = [
+        ChargerEvent(f"hb{k}", "ST", 0, T0 + k * 5 * MINUTE_MS, T0 + k * 5 * MINUTE_MS, "test", Heartbeat())
+        for k in (-1, 0)
+    ]
+    alerts = [a for ev in beats for a in process(state, ev, policy).alerts]
     for minute in (10, 20):
         at = T0 + minute * MINUTE_MS
         marker = ChargerEvent(f"clock-{minute}", "ST", 0, at, at, CLOCK_SOURCE, Heartbeat())
