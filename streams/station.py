@@ -31,7 +31,7 @@ from streams.billing import StationInfo
 from streams.clock import effective_time
 from streams.compact import fields_reduce
 from streams.connector import DUPLICATE, ConnectorLog, Env, advance, deliver, settle
-from streams.faults import FaultCtx, StationFaults, heard
+from streams.faults import FaultCtx, StationFaults, heard, next_due
 from streams.faults import advance as advance_faults
 from streams.faults import on_bills as fault_bills
 from streams.faults import on_event as fault_event
@@ -180,9 +180,10 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
         if at >= state.frontier:
             _zero_length_transaction(state, item)
             insort(state.buffer, item, key=lambda x: x.key)
-            if not isinstance(p, ConnectionChange):
-                # The gateway's clock, not the station's: a reconnect must not make the queued
-                # events the station sends next look late.
+            if not (isinstance(p, ConnectionChange) and p.connected):
+                # A reconnect is the gateway's clock, not the station's: it must not make the queued
+                # events the station sends next look late. A lost connection is the station's last
+                # word: it moves the watermark, so that a clock marker releases it.
                 state.watermark = max(state.watermark, at)
         else:
             state.late_events += 1
@@ -190,6 +191,21 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
     _release(state, policy, out, state.watermark - policy.allowed_lateness_ms)
     _bills(state, policy, out)
     return out
+
+
+def next_fault_due(state: StationState, policy: Policy) -> int | None:
+    """When the station's next fault timer is due, counting a lost connection still in the buffer
+    (a station that lost its connection sends nothing that would release it)."""
+    rules = policy.fault_rules_for(state.info.site_id)
+    due = [
+        i.at + rules.offline_grace_ms
+        for i in state.buffer
+        if isinstance(i.event.payload, ConnectionChange) and not i.event.payload.connected
+    ]
+    own = next_due(state.faults, rules)
+    if own is not None:
+        due.append(own)
+    return min(due) if due else None
 
 
 def _faults_ctx(state: StationState, policy: Policy, out: Output) -> FaultCtx:

@@ -22,8 +22,7 @@ from schemas.events import ChargerEvent, from_record, to_record
 from schemas.records import Alert
 from schemas.topics import CHARGER_EVENTS, SESSIONS, alert_topic
 from streams.batch import process_batch
-from streams.faults import next_due
-from streams.station import StationState
+from streams.station import StationState, next_fault_due
 from streams.station_table import StationTable
 from streams.worker import Worker
 
@@ -59,7 +58,7 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
         partition = last_of[station_id].message.partition
         if state.watermark > worker.partition_time.get(partition, 0):
             worker.partition_time[partition] = state.watermark
-        due = next_due(state.faults, worker.policy.fault_rules_for(state.info.site_id))
+        due = next_fault_due(state, worker.policy)
         if due is None:
             worker.fault_due.pop(station_id, None)
         else:

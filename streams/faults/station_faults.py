@@ -113,8 +113,8 @@ def on_event(st: StationFaults, ev: ChargerEvent, key: Key, ctx: FaultCtx, *, cl
     id) as the reorder buffer releases them; an event re-sent or delivered late compares its key with
     the newest seen, so it changes nothing. ``clock``: a marker that only moves time."""
     at = key[0]
+    advance(st, at, ctx)  # what was due before this event happened first
     if clock:
-        advance(st, at, ctx)
         return
     p = ev.payload
     if isinstance(p, ConnectionChange):
@@ -126,7 +126,6 @@ def on_event(st: StationFaults, ev: ChargerEvent, key: Key, ctx: FaultCtx, *, cl
             _back(st, at, ctx)
         elif st.lost_at is None:
             st.lost_at = at
-        advance(st, at, ctx)
         return
     heard(st, at)
     # Silence ends when the station speaks. A lost connection ends with the reconnect, or with a
@@ -144,7 +143,6 @@ def on_event(st: StationFaults, ev: ChargerEvent, key: Key, ctx: FaultCtx, *, cl
     elif isinstance(p, FaultNotice):
         _on_notice(st, st.connector(ev.evse_id or ev.connector_id), p, key, ctx)
     # Sessions are the engine's: their outcomes come here as bills (on_bills).
-    advance(st, at, ctx)
 
 
 def _heartbeat(st: StationFaults, at: int) -> None:
