@@ -1,0 +1,170 @@
+"""Injected faults → Kafka → Faust worker → alerts.faults → sink → ClickHouse, on the real parts: the
+stack raises the same fault alerts as the pure engine for the same events, one per incident."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from chargestream import stack
+from chargestream.kafka_local import free_port
+from chargestream.query import scalar
+from chargestream.settings import Settings
+from producers.async_publisher import AsyncPublisher
+from producers.gateway.context import GatewayContext
+from producers.gateway.server import serve
+from producers.publisher import EventPublisher
+from producers.simulator import FleetConfig, IncidentRates
+from producers.simulator.identity import ID_TOKEN_KEY
+from producers.simulator.ocpp_output import OcppStats, run_via_ocpp
+from producers.simulator.simulation import run as simulate_fleet
+from schemas.codec import EmbeddedCodec
+from schemas.events import ChargerEvent, from_record
+from schemas.network import NetworkConfig
+from schemas.topics import ALERTS_FAULTS, CHARGER_EVENTS
+from tests.unit.session_harness import run
+
+
+def _read_all(bootstrap: str, topic: str) -> list[Message]:
+    """Every message now on the topic: each partition read up to its end offset (what this test's
+    producers wrote is all there; they were flushed before this reads)."""
+    c = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"t-{time.time_ns()}", "enable.auto.commit": False}
+    )
+    try:
+        partitions = c.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        out: list[Message] = []
+        done = {p for p, end in ends.items() if end == 0}
+        deadline = time.monotonic() + 60
+        while len(done) < len(ends) and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error():
+                continue
+            out.append(m)
+            if m.offset() + 1 >= ends[m.partition()]:
+                done.add(m.partition())
+        assert len(done) == len(ends), f"{topic}: not read to its end in 60 s"
+        return out
+    finally:
+        c.close()
+
+
+def _consume_events(bootstrap: str, stations: set[bytes]) -> list[ChargerEvent]:
+    """Every event of these stations on charger.events, in the order they were received."""
+    codec = EmbeddedCodec()
+    got = [
+        from_record(codec.decode(CHARGER_EVENTS, m.value() or b""))
+        for m in _read_all(bootstrap, CHARGER_EVENTS)
+        if m.key() in stations
+    ]
+    return sorted(got, key=lambda e: e.received_at)
+
+
+def _alerts_on(bootstrap: str, topic: str, prefix: str) -> list[dict[str, Any]]:
+    alerts = [json.loads(m.value() or b"{}") for m in _read_all(bootstrap, topic)]
+    return [a for a in alerts if str(a.get("station_id", "")).startswith(prefix)]
+
+
+def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Settings, unique: str) -> None:
+    seed = int(unique, 16) % 1_000_000
+    sim = simulate_fleet(
+        FleetConfig(
+            stations=4,
+            connectors_per_station=2,
+            sessions_per_connector=None,
+            hours=48,
+            meter_interval_s=900,
+            heartbeat_interval_s=1800,
+            seed=seed,
+            incidents=IncidentRates.only(connector_fault=0.5, flapping=0.2, site_outage=0.3),
+        )
+    )
+    injected = {i.type for i in sim.incidents}
+    assert "connector_fault" in injected, "the fleet has faults to alert"
+    expected = {
+        a["alert_id"]: (a["type"], a["status"]) for a in run(sim.events).alerts if a["type"] != "idle"
+    }
+    assert {t for t, _ in expected.values()} >= {"connector_fault"}
+    stack.up(stack_settings, say=lambda _line: None)
+    try:
+        EventPublisher(stack_settings.bootstrap, EmbeddedCodec()).publish_all(sim.events)
+        where = f"station_id LIKE 'SIM-{seed}-%' AND type != 'idle'"
+        version = "JSONExtractUInt(details, 'version')"
+        sql = (
+            f"SELECT alert_id, any(type), argMax(status, {version}), max({version}) "
+            f"FROM chargestream.alerts WHERE {where} GROUP BY alert_id"
+        )
+        deadline, got = time.monotonic() + 120, {}
+        while time.monotonic() < deadline:
+            rows = [ln.split("\t") for ln in (scalar(stack_settings, sql) or "").splitlines()]
+            got = {aid: (kind, status) for aid, kind, status, _ in rows}
+            if got == expected:
+                break
+            time.sleep(1)
+        assert got == expected
+        # every state change is a row, and versions rise without a gap (nothing sent twice, nothing lost)
+        versions = scalar(
+            stack_settings,
+            f"SELECT alert_id, groupArray(JSONExtractUInt(details, 'version')) FROM "
+            f"(SELECT * FROM chargestream.alerts FINAL WHERE {where} ORDER BY updated_at) GROUP BY alert_id",
+        )
+        for line in (versions or "").splitlines():
+            _, seq = line.split("\t")
+            numbers = json.loads(seq)
+            assert sorted(numbers) == list(range(1, len(numbers) + 1))
+        # ops subscribe to alerts.faults: every fault alert is there, in the contract's shape
+        on_topic = _alerts_on(stack_settings.bootstrap, ALERTS_FAULTS, f"SIM-{seed}-")
+        assert {a["alert_id"] for a in on_topic} == set(expected)
+        assert all(a["summary"] and a["members"] and a["version"] >= 1 for a in on_topic)
+    finally:
+        stack.down(stack_settings, say=lambda _line: None)
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_faults_sent_by_real_ocpp_clients_give_the_same_alerts(
+    kafka_topics: str, unique: str, version: str
+) -> None:
+    """Connector faults and a flapping connector, sent by `ocpp` clients through the gateway: the events
+    the gateway publishes give the fault alerts the simulator's own events give."""
+    cfg = FleetConfig(
+        stations=2,
+        connectors_per_station=2,
+        sessions_per_connector=None,
+        hours=24,
+        meter_interval_s=1800,
+        heartbeat_interval_s=0,
+        seed=int(unique, 16) % 1_000_000 + (0 if version == "1.6" else 1),
+        incidents=IncidentRates.only(connector_fault=1.0, flapping=0.5),
+    )
+    sim = simulate_fleet(cfg)
+    port = free_port()
+
+    async def scenario() -> OcppStats:
+        publisher = AsyncPublisher(kafka_topics)
+        ctx = GatewayContext(publisher, EmbeddedCodec(), ID_TOKEN_KEY, NetworkConfig(dev_mode=True))
+        runner = await serve(ctx, "127.0.0.1", port)
+        try:
+            return await run_via_ocpp(sim, f"ws://127.0.0.1:{port}", version=version, timeout=30)
+        finally:
+            await runner.cleanup()
+            publisher.close()
+
+    stats = asyncio.run(scenario())
+    assert stats.errors == []
+
+    def faults(events: list[ChargerEvent]) -> dict[str, tuple[str, str]]:
+        kinds = ("connector_fault", "flapping", "station_fault")
+        return {a["alert_id"]: (a["type"], a["status"]) for a in run(events).alerts if a["type"] in kinds}
+
+    expected = faults(sim.events)
+    assert {t for t, _ in expected.values()} >= {"connector_fault"}
+    got = _consume_events(kafka_topics, {s.station_id.encode() for s in sim.stations})
+    assert len(got) >= len(sim.events) - sum(e.kind == "ConnectionChange" for e in sim.events)
+    assert faults(got) == expected
