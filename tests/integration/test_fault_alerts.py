@@ -72,6 +72,19 @@ def _alerts_on(bootstrap: str, topic: str, prefix: str) -> list[dict[str, Any]]:
     return [a for a in alerts if str(a.get("station_id", "")).startswith(prefix)]
 
 
+def _agrees(got: dict[str, tuple[str, str]], expected: dict[str, tuple[str, str]]) -> bool:
+    """The same alerts with the same types; the stack may be further along in time than the pure run
+    (its fault clock moves with the other stations of a partition), so an alert the pure run leaves
+    open may be resolved there — never the other way round."""
+    if got.keys() != expected.keys():
+        return False
+    for aid, (kind, status) in expected.items():
+        got_kind, got_status = got[aid]
+        if got_kind != kind or (status == "resolved" and got_status != "resolved"):
+            return False
+    return True
+
+
 def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Settings, unique: str) -> None:
     seed = int(unique, 16) % 1_000_000
     sim = simulate_fleet(
@@ -95,7 +108,11 @@ def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Setti
     stack.up(stack_settings, say=lambda _line: None)
     try:
         EventPublisher(stack_settings.bootstrap, EmbeddedCodec()).publish_all(sim.events)
-        where = f"station_id LIKE 'SIM-{seed}-%' AND type != 'idle'"
+        # A station that stops sending while others on its partition go on (this fleet ends, other tests'
+        # fleets on the shared broker do not) is rightly called silent by the fault clock, which the
+        # pure run has no partition for: those alerts are left out on both sides.
+        silent = "type = 'station_offline' AND JSONExtractString(details, 'reason') = 'silent'"
+        where = f"station_id LIKE 'SIM-{seed}-%' AND type != 'idle' AND NOT ({silent})"
         version = "JSONExtractUInt(details, 'version')"
         sql = (
             f"SELECT alert_id, any(type), argMax(status, {version}), max({version}) "
@@ -105,10 +122,10 @@ def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Setti
         while time.monotonic() < deadline:
             rows = [ln.split("\t") for ln in (scalar(stack_settings, sql) or "").splitlines()]
             got = {aid: (kind, status) for aid, kind, status, _ in rows}
-            if got == expected:
+            if _agrees(got, expected):
                 break
             time.sleep(1)
-        assert got == expected
+        assert _agrees(got, expected), (got, expected)
         # every state change is a row, and versions rise without a gap (nothing sent twice, nothing lost)
         versions = scalar(
             stack_settings,
@@ -120,7 +137,11 @@ def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Setti
             numbers = json.loads(seq)
             assert sorted(numbers) == list(range(1, len(numbers) + 1))
         # ops subscribe to alerts.faults: every fault alert is there, in the contract's shape
-        on_topic = _alerts_on(stack_settings.bootstrap, ALERTS_FAULTS, f"SIM-{seed}-")
+        on_topic = [
+            a
+            for a in _alerts_on(stack_settings.bootstrap, ALERTS_FAULTS, f"SIM-{seed}-")
+            if not (a["type"] == "station_offline" and a["details"].get("reason") == "silent")
+        ]
         assert {a["alert_id"] for a in on_topic} == set(expected)
         assert all(a["summary"] and a["members"] and a["version"] >= 1 for a in on_topic)
     finally:

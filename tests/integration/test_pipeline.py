@@ -86,11 +86,16 @@ def test_fleet_is_billed_exactly_and_bad_input_goes_to_dlq(stack_settings: Setti
         )
 
         # Idle alerts: the same lifecycle as the pure engine gives for the same events.
-        expected = {(a["alert_id"], a["status"]) for a in run(events).alerts}
+        # (Fault alerts are tests/integration/test_fault_alerts.py's: on the shared broker, the partition's
+        # time moves on with other tests' stations, so these may rightly be called silent at the end.)
+        expected = {(a["alert_id"], a["status"]) for a in run(events).alerts if a["type"] == "idle"}
         assert expected, "the fleet has idle tails long enough to alert"
         alerts_sql = f"SELECT count() FROM chargestream.alerts WHERE type = 'idle' AND {where}"
         _wait_for(stack_settings, alerts_sql, len(expected))
-        got = scalar(stack_settings, f"SELECT alert_id, status FROM chargestream.alerts WHERE {where}")
+        got = scalar(
+            stack_settings,
+            f"SELECT alert_id, status FROM chargestream.alerts WHERE type = 'idle' AND {where}",
+        )
         assert {tuple(ln.split("\t")) for ln in got.splitlines()} == expected
 
         reasons = _dlq_reasons(stack_settings.bootstrap, dlq(CHARGER_EVENTS), f"dlq-{unique}", bad_key)
