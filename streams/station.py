@@ -31,7 +31,7 @@ from streams.billing import StationInfo
 from streams.clock import effective_time
 from streams.compact import fields_reduce
 from streams.connector import DUPLICATE, ConnectorLog, Env, advance, deliver, settle
-from streams.faults import FaultCtx, StationFaults, heard, next_due
+from streams.faults import FaultCtx, StationFaults, next_due
 from streams.faults import advance as advance_faults
 from streams.faults import on_bills as fault_bills
 from streams.faults import on_event as fault_event
@@ -165,8 +165,6 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
         _release(state, policy, out, state.watermark)
         _bills(state, policy, out)
         return out
-    if not isinstance(p, ConnectionChange):  # the gateway's news, not the station speaking
-        heard(state.faults, at)
     if isinstance(p, StationBoot):  # what the station is: known from now on, for every bill
         state.info = _info_from_boot(state.info, p, policy)
     item = Pending(at, rank(ev), ev.event_id, ev, clock_flag)

@@ -103,8 +103,8 @@ class StationFaults:
 
 
 def heard(st: StationFaults, at: int) -> None:
-    """The station spoke at ``at``: called when an event arrives, before the reorder buffer holds it
-    back (a station whose events wait there is not silent)."""
+    """The station spoke at ``at`` (in event-time order, as the buffer releases its events: a gap of
+    more than the silent threshold between two events is a silence, whenever the second arrived)."""
     st.last_seen = at if st.last_seen is None else max(st.last_seen, at)
 
 

@@ -188,4 +188,4 @@ def test_faults_sent_by_real_ocpp_clients_give_the_same_alerts(
     assert {t for t, _ in expected.values()} >= {"connector_fault"}
     got = _consume_events(kafka_topics, {s.station_id.encode() for s in sim.stations})
     assert len(got) >= len(sim.events) - sum(e.kind == "ConnectionChange" for e in sim.events)
-    assert faults(got) == expected
+    assert _agrees(faults(got), expected)  # the gateway's own connects may move time further
