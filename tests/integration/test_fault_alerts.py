@@ -76,7 +76,9 @@ def _agrees(got: dict[str, tuple[str, str]], expected: dict[str, tuple[str, str]
     """The same alerts with the same types; the stack may be further along in time than the pure run
     (its fault clock moves with the other stations of a partition), so an alert the pure run leaves
     open may be resolved there — never the other way round."""
-    if got.keys() != expected.keys():
+    # The clock may also find a station offline that the pure run (which has no partition) cannot.
+    extra = got.keys() - expected.keys()
+    if expected.keys() - got.keys() or any(got[a][0] != "station_offline" for a in extra):
         return False
     for aid, (kind, status) in expected.items():
         got_kind, got_status = got[aid]
@@ -142,7 +144,7 @@ def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Setti
             for a in _alerts_on(stack_settings.bootstrap, ALERTS_FAULTS, f"SIM-{seed}-")
             if not (a["type"] == "station_offline" and a["details"].get("reason") == "silent")
         ]
-        assert {a["alert_id"] for a in on_topic} == set(expected)
+        assert {a["alert_id"] for a in on_topic} >= set(expected)
         assert all(a["summary"] and a["members"] and a["version"] >= 1 for a in on_topic)
     finally:
         stack.down(stack_settings, say=lambda _line: None)
