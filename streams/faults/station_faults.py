@@ -122,7 +122,10 @@ def on_event(st: StationFaults, ev: ChargerEvent, key: Key, ctx: FaultCtx, *, cl
             return  # a re-sent or late change: newer news already said how the station is connected
         st.connection_key = key
         if p.connected:
+            # A station that connects is alive: its silence is measured from here, not from before the
+            # outage a lost connection already covers.
             st.lost_at = None
+            heard(st, at)
             _back(st, at, ctx)
         elif st.lost_at is None:
             st.lost_at = at

@@ -4,6 +4,7 @@ the same final states."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -77,6 +78,20 @@ def test_duplicates_reordering_and_replay_change_no_alert(
     expected = _final(events)
     assert _final(_perturb(events, order_seed, dup_rate)) == expected
     assert _final(events + events) == expected  # the whole input replayed after itself
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=histories(), order_seed=st.integers(0, 10_000))
+def test_a_station_is_in_one_outage_at_a_time(events: list[ChargerEvent], order_seed: int) -> None:
+    """However it is noticed (a lost connection, silence), one stretch offline is one alert: the
+    station_offline alerts of a station never overlap in time."""
+    last: dict[str, dict[str, Any]] = {}
+    for alert in run(_perturb(events, order_seed, 0.1), POLICY).alerts:
+        if alert["type"] == "station_offline":
+            last[alert["alert_id"]] = alert
+    spans = sorted((a["opened_at"], a["resolved_at"] or 2**62) for a in last.values())
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start >= end, spans
 
 
 def test_the_generator_makes_every_kind_of_fault_alert() -> None:

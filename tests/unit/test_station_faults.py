@@ -140,6 +140,18 @@ def test_a_lost_connection_past_the_grace_period_is_offline_until_the_reconnect(
     assert t.alerts[-1].resolved_at == T0 + 30 * MINUTE_MS and t.alerts[0].opened_at == T0 + MINUTE_MS
 
 
+def test_an_outage_longer_than_three_heartbeats_is_one_offline_alert() -> None:
+    t = Tracker()
+    t.ev(-5, Heartbeat(), connector=0)
+    t.ev(0, Heartbeat(), connector=0)
+    t.ev(1, ConnectionChange(False), connector=0)
+    t.ev(60, ConnectionChange(True), connector=0)  # gone for 12 heartbeat intervals
+    t.ev(61, Heartbeat(), connector=0)
+    t.at(70)
+    assert t.of("station_offline") == [("opened", 1), ("resolved", 2)]
+    assert t.alerts[0].details["reason"] == "connection lost"
+
+
 def test_a_blip_within_the_grace_period_is_no_alert() -> None:
     t = Tracker()
     t.ev(0, ConnectionChange(False), connector=0)
