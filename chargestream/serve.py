@@ -26,6 +26,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         data_dir=settings.worker_data_dir,
         run_dir=settings.run_dir,
         station_flush_s=settings.station_flush_s,
+        session_timeout_s=settings.worker_session_timeout_s,
     )
 
 

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         description="stations file: sites, stations (password hashes), tariffs; default: the demo network",
     )
     worker_id: str = "chargestream-sessions"
+    worker_session_timeout_s: float = Field(
+        10.0,
+        description="a worker silent this long (killed, hung) leaves the consumer group, so its partitions "
+        "move and a restarted worker can rejoin; Faust's own default is 60 s",
+    )
     sink_group: str = "chargestream-sink"
     sink_batch_max: int = 5000
     sink_flush_seconds: float = 0.5

@@ -17,3 +17,6 @@ class WorkerConfig:
     batch_max: int = 2000
     batch_within_s: float = 0.05
     flush_check_s: float = 1.0
+    # How long the group waits for a worker that stopped heartbeating (killed, crashed, hung) before
+    # its partitions move: a restarted worker cannot rejoin sooner. Faust's default is 60 s.
+    session_timeout_s: float = 10.0

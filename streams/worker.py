@@ -54,6 +54,8 @@ def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
+        broker_session_timeout=config.session_timeout_s,
+        broker_heartbeat_interval=config.session_timeout_s / 4,
     )
 
     def raw(name: str, **kw: Any) -> Any:
