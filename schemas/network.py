@@ -70,6 +70,15 @@ class FaultRulesConfig(_Strict):
     flapping_window_minutes: float | None = Field(None, gt=0)
     flapping_stable_minutes: float | None = Field(None, gt=0, description="no fault this long: stable again")
     start_failures: int | None = Field(None, ge=1, description="sessions in a row without energy")
+    site_outage_share: float | None = Field(None, gt=0, le=1, description="share of a site's stations down")
+    site_outage_stations: int | None = Field(None, ge=1, description="and at least this many")
+    site_outage_window_minutes: float | None = Field(None, gt=0, description="gone down within this")
+    burst_connectors: int | None = Field(None, ge=2, description="connectors of a site faulted together")
+    burst_stations: int | None = Field(None, ge=1, description="on at least this many stations")
+    burst_window_minutes: float | None = Field(None, gt=0)
+    cluster_stations: int | None = Field(None, ge=2, description="stations of one model with one error")
+    cluster_sites: int | None = Field(None, ge=1, description="at least this many sites")
+    cluster_window_minutes: float | None = Field(None, gt=0)
 
 
 class SiteConfig(_Strict):

@@ -67,14 +67,24 @@ def fault_rules(cfg: FaultRulesConfig | None, base: FaultRules | None = None) ->
         "heartbeat_ms": cfg.heartbeat_minutes,
         "flapping_window_ms": cfg.flapping_window_minutes,
         "flapping_stable_ms": cfg.flapping_stable_minutes,
+        "site_outage_window_ms": cfg.site_outage_window_minutes,
+        "burst_window_ms": cfg.burst_window_minutes,
+        "cluster_window_ms": cfg.cluster_window_minutes,
     }
     counts = {
         "heartbeat_misses": cfg.heartbeat_misses,
         "flapping_faults": cfg.flapping_faults,
         "start_failures": cfg.start_failures,
+        "site_outage_stations": cfg.site_outage_stations,
+        "burst_connectors": cfg.burst_connectors,
+        "burst_stations": cfg.burst_stations,
+        "cluster_stations": cfg.cluster_stations,
+        "cluster_sites": cfg.cluster_sites,
     }
-    changes: dict[str, int] = {k: round(v * MINUTE_MS) for k, v in minutes.items() if v is not None}
+    changes: dict[str, Any] = {k: round(v * MINUTE_MS) for k, v in minutes.items() if v is not None}
     changes |= {k: v for k, v in counts.items() if v is not None}
+    if cfg.site_outage_share is not None:
+        changes["site_outage_share"] = cfg.site_outage_share
     return replace(base, **changes)
 
 

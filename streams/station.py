@@ -35,6 +35,8 @@ from streams.faults import FaultCtx, StationFaults, next_due
 from streams.faults import advance as advance_faults
 from streams.faults import on_bills as fault_bills
 from streams.faults import on_event as fault_event
+from streams.faults.incidents import site_key
+from streams.faults.site_incidents import StationSeen
 from streams.journal import Pending
 from streams.ledger import Outbox
 from streams.policy import Policy
@@ -104,6 +106,7 @@ class Output(Outbox):
     """What one event released: records to publish, and input refused with the reason."""
 
     rejected: list[tuple[ChargerEvent, str]] = field(default_factory=list)
+    stations: list[StationSeen] = field(default_factory=list)  # boots, for the site and model stages
 
 
 @dataclass(slots=True)
@@ -166,7 +169,16 @@ def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
         _bills(state, policy, out)
         return out
     if isinstance(p, StationBoot):  # what the station is: known from now on, for every bill
-        state.info = _info_from_boot(state.info, p, policy)
+        state.info = info = _info_from_boot(state.info, p, policy)
+        out.stations.append(
+            StationSeen(
+                state.station_id,
+                site_key(info.site_id, state.station_id),
+                info.vendor,
+                info.model,
+                info.firmware,
+            )
+        )
     item = Pending(at, rank(ev), ev.event_id, ev, clock_flag)
     if isinstance(p, Heartbeat | StationBoot):
         state.watermark = max(state.watermark, at)

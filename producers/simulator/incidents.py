@@ -161,15 +161,22 @@ def plan_incidents(
                 a = t + rng.randint(0, 10 * MINUTE_MS)
                 conn = 0 if rng.random() < 0.5 else rng.choice(s.connector_ids)
                 ms.append(Member(s.station_id, conn, a, a + rng.randint(10, 90) * MINUTE_MS))
+            # A burst is 3+ connectors (the rule's default): too few, and whole stations fault instead.
+            pairs = zip(ms, chosen, strict=True)
+            faulted = sum(1 if m.connector_id else len(s.connector_ids) for m, s in pairs)
+            if faulted < 3:
+                ms = [replace(m, connector_id=0) for m in ms]
+                if sum(len(s.connector_ids) for s in chosen) < 3:
+                    continue
             add("site_burst", ms, site_id=site.site_id, error_code=code)
     groups: dict[tuple[str, str], list[Station]] = defaultdict(list)
     for st in stations:
         groups[(st.model.name, st.firmware_version)].append(st)
     for (model, fw), group in sorted(groups.items()):
-        if len({s.site.site_id for s in group}) < 2:
-            continue
+        if len({s.site.site_id for s in group}) < 2 or len(group) < 3:
+            continue  # a cluster is 3+ stations at 2+ sites (the rule's default)
         for _ in range(poisson(rng, rates.model_cluster * days)):
-            t, n = when(), rng.randint(2, min(6, len(group)))
+            t, n = when(), rng.randint(3, min(6, len(group)))
             # one station per site first, so the cluster spans sites
             firsts = list({s.site.site_id: s for s in rng.sample(group, len(group))}.values())
             chosen = (firsts + [s for s in group if s not in firsts])[:n]

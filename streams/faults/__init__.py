@@ -2,7 +2,7 @@
 
 from streams.faults.alerts import FaultCtx, alert_id
 from streams.faults.rules import FaultRules
-from streams.faults.station_faults import StationFaults, advance, heard, next_due, on_bills, on_event
+from streams.faults.station_faults import StationFaults, advance, next_due, on_bills, on_event
 
 __all__ = [
     "FaultCtx",
@@ -10,7 +10,6 @@ __all__ = [
     "StationFaults",
     "advance",
     "alert_id",
-    "heard",
     "next_due",
     "on_bills",
     "on_event",

@@ -73,3 +73,10 @@ class FaultCtx:
                 details={**alert.details, **details},
             )
         )
+
+
+def changed(alert: Alert, status: str, at: int, **changes: Any) -> Alert:
+    """The next version of an incident alert; it never goes back in time."""
+    return replace(
+        alert, status=status, updated_at=max(at, alert.updated_at), version=alert.version + 1, **changes
+    )

@@ -24,3 +24,16 @@ class FaultRules:
     """A flapping connector is stable again after this long without a new fault."""
     start_failures: int = 3
     """This many sessions in a row that delivered no energy: drivers cannot charge here."""
+    site_outage_share: float = 0.8
+    site_outage_stations: int = 2
+    site_outage_window_ms: int = 10 * MINUTE_MS
+    """Most of a site's stations down (offline or station-faulted) within minutes of each other: the
+    site lost power or network, one incident, not one technician per station."""
+    burst_connectors: int = 3
+    burst_stations: int = 2
+    burst_window_ms: int = 30 * MINUTE_MS
+    """Several connectors of one site faulted close together: a site cause (supply, weather, vandalism)."""
+    cluster_stations: int = 3
+    cluster_sites: int = 2
+    cluster_window_ms: int = 24 * 60 * MINUTE_MS
+    """One error on one vendor + model + firmware at several sites within a day: call the manufacturer."""

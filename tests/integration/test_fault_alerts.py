@@ -68,9 +68,17 @@ def _consume_events(bootstrap: str, stations: set[bytes]) -> list[ChargerEvent]:
     return sorted(got, key=lambda e: e.received_at)
 
 
-def _alerts_on(bootstrap: str, topic: str, prefix: str) -> list[dict[str, Any]]:
+def _alerts_on(bootstrap: str, topic: str, seed: int) -> list[dict[str, Any]]:
     alerts = [json.loads(m.value() or b"{}") for m in _read_all(bootstrap, topic)]
-    return [a for a in alerts if str(a.get("station_id", "")).startswith(prefix)]
+    return [
+        a
+        for a in alerts
+        if str(a.get("station_id") or "").startswith(f"SIM-{seed}-")
+        or str(a.get("site_id") or "").startswith(f"SITE-{seed}-")
+    ]
+
+
+SITE_KINDS = ("site_outage", "site_fault_burst", "model_firmware_cluster")
 
 
 def _disagreements(got: dict[str, tuple[str, str]], expected: dict[str, tuple[str, str]]) -> list[str]:
@@ -112,10 +120,11 @@ def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Setti
     )
     injected = {i.type for i in sim.incidents}
     assert "connector_fault" in injected, "the fleet has faults to alert"
-    expected = {
-        a["alert_id"]: (a["type"], a["status"]) for a in run(sim.events).alerts if a["type"] != "idle"
-    }
+    pure = {a["alert_id"]: a for a in run(sim.events).alerts if a["type"] != "idle"}
+    expected = {aid: (a["type"], a["status"]) for aid, a in pure.items() if a["type"] not in SITE_KINDS}
     assert {t for t, _ in expected.values()} >= {"connector_fault"}
+    # The site and model stages (streams/faults/site_incidents.py, model_clusters.py) run in the pure run
+    # only so far: the worker does not run them yet, so site incidents are not compared here.
     stack.up(stack_settings, say=lambda _line: None)
     try:
         EventPublisher(stack_settings.bootstrap, EmbeddedCodec()).publish_all(sim.events)
@@ -147,7 +156,7 @@ def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Setti
             numbers = json.loads(seq)
             assert sorted(numbers) == list(range(1, len(numbers) + 1))
         # ops subscribe to alerts.faults: every fault alert is there, in the contract's shape
-        on_topic = _alerts_on(stack_settings.bootstrap, ALERTS_FAULTS, f"SIM-{seed}-")
+        on_topic = _alerts_on(stack_settings.bootstrap, ALERTS_FAULTS, seed)
         assert {a["alert_id"] for a in on_topic} >= set(expected)
         assert all(a["summary"] and a["members"] and a["version"] >= 1 for a in on_topic)
     finally:

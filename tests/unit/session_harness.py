@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.events import ChargerEvent, Payload, SampledValue
+from streams.faults.incidents import Incidents
 from streams.policy import Policy
 from streams.state_codec import dump_state, load_state
-from streams.station import StationState, flush, process
+from streams.station import Output, StationState, flush, process
 
 T0 = 1_800_000_000_000  # 2027-01-15T08:00:00Z
 MIN = 60_000
@@ -47,22 +48,29 @@ def current_bills(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run(events: Iterable[ChargerEvent], policy: Policy | None = None, *, flush_end: bool = True) -> Run:
+    """The station engine over the events, one station state at a time, and its fault alerts through the
+    site and model stages, as the worker runs them (in one process here)."""
     policy = policy or Policy()
+    incidents = Incidents(policy.fault_rules_for)
     stored: dict[str, bytes] = {}
     out = Run()
+
+    def take(released: Output) -> None:
+        for seen in released.stations:
+            incidents.station(seen)
+        out.sessions += [r.to_dict() for r in released.sessions]
+        out.alerts += [a.to_dict() for alert in released.alerts for a in incidents.alert(alert)]
+
     for ev in events:
         raw = stored.get(ev.station_id)
         state = load_state(raw) if raw else StationState(ev.station_id)
         released = process(state, ev, policy)
         stored[ev.station_id] = dump_state(state)
-        out.sessions += [r.to_dict() for r in released.sessions]
-        out.alerts += [a.to_dict() for a in released.alerts]
+        take(released)
         out.rejected += released.rejected
     if flush_end:
         for raw in stored.values():
-            released = flush(load_state(raw), policy)
-            out.sessions += [r.to_dict() for r in released.sessions]
-            out.alerts += [a.to_dict() for a in released.alerts]
+            take(flush(load_state(raw), policy))
     return out
 
 
