@@ -11,7 +11,7 @@ from collections.abc import Callable
 from chargestream.settings import Settings
 from producers.gateway.config import GatewayConfig
 from schemas.network import load_network
-from schemas.topics import ensure_topics, worker_changelog
+from schemas.topics import ensure_topics, worker_topics
 from sinks.config import SinkConfig
 from streams.config import WorkerConfig
 
@@ -71,9 +71,10 @@ def serve_worker(settings: Settings, loglevel: str = "info") -> None:
         global_fault_rules=settings.fault_rules,
         allowed_lateness_ms=int(settings.allowed_lateness_s * 1000),
     )
-    # Faust would create its table's changelog itself, and may then not see it in its own metadata
-    # on the first write (PartitionsMismatch fails the agent): create it first.
-    ensure_topics(config.bootstrap, config.partitions, topics=[worker_changelog(config.worker_id)])
+    # Faust would create its tables' changelogs and its own topics itself, and may then not see them in
+    # its metadata at once (PartitionsMismatch fails an agent; a consumer "ignores the missing topic" and
+    # reads nothing from it): create them first.
+    ensure_topics(config.bootstrap, config.partitions, topics=worker_topics(config.worker_id))
     worker = build_worker(config, policy, make_codec(settings.schema_registry_url))
     sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", loglevel]
     worker.app.main()

@@ -15,7 +15,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from schemas.clients import producer_config
 from schemas.codec import Codec
-from schemas.events import ChargerEvent, to_record
+from schemas.events import GATEWAY_CLOCK_STATION, ChargerEvent, clock_tick, to_record
 from schemas.topics import CHARGER_EVENTS
 
 MAX_KEPT_ERRORS = 100  # the count is exact; only the first messages are kept
@@ -64,6 +64,7 @@ class EventPublisher:
         self._topic = topic
         self._on_delivery = on_delivery
         self._report = DeliveryReport()
+        self._partitions: list[int] | None = None  # of the topic, for the clock ticks
 
     @property
     def codec(self) -> Codec:
@@ -87,14 +88,24 @@ class EventPublisher:
         return str(err)
 
     def _produce(
-        self, topic: str, key: bytes, value: bytes, done: Callable[[KafkaError | None], None]
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        done: Callable[[KafkaError | None], None],
+        partition: int | None = None,
     ) -> None:
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
             done(err)
 
         while True:
             try:
-                self._producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                if partition is None:
+                    self._producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                else:
+                    self._producer.produce(
+                        topic, key=key, value=value, partition=partition, on_delivery=on_delivery
+                    )
                 break
             except BufferError:
                 self._producer.poll(0.1)  # back-pressure: wait for deliveries, never drop
@@ -124,11 +135,42 @@ class EventPublisher:
 
         self._produce(topic, key.encode(), value, done)
 
+    def _tick_done(self, err: KafkaError | None) -> None:
+        self._count(err)
+
+    def publish_tick(self, at: int) -> None:
+        """The gateway's clock at ``at`` on every partition (schemas.events.GATEWAY_CLOCK_SOURCE)."""
+        if self._partitions is None:
+            meta = self._producer.list_topics(self._topic, timeout=10).topics[self._topic]
+            self._partitions = sorted(meta.partitions)
+        value = self._codec.encode(self._topic, to_record(clock_tick(at)))
+        for p in self._partitions:
+            self._produce(
+                self._topic,
+                GATEWAY_CLOCK_STATION.encode(),
+                value,
+                self._tick_done,
+                p,
+            )
+
     def publish_all(
-        self, events: Iterable[ChargerEvent], progress: Callable[[int], None] | None = None
+        self,
+        events: Iterable[ChargerEvent],
+        progress: Callable[[int], None] | None = None,
+        *,
+        clock_every_ms: int | None = None,
     ) -> int:
+        """Every event, in order. ``clock_every_ms``: the gateway's clock as well, a tick on every
+        partition at each multiple of it the events' receive times pass (as a live gateway sends)."""
         n = 0
+        next_tick: int | None = None
         for ev in events:
+            if clock_every_ms:
+                if next_tick is None:
+                    next_tick = (ev.received_at // clock_every_ms + 1) * clock_every_ms
+                while ev.received_at >= next_tick:
+                    self.publish_tick(next_tick)
+                    next_tick += clock_every_ms
             self.publish(ev)
             n += 1
             if progress is not None and n % 1000 == 0:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
-from typing import Any
+from typing import Any, Final
 
 from schemas.errors import RecordError
 
@@ -19,6 +19,13 @@ SECOND_MS = 1_000
 MINUTE_MS = 60 * SECOND_MS
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
+
+GATEWAY_CLOCK_SOURCE: Final = "gateway-clock"
+"""A Heartbeat from this source, written to every partition of charger.events, is the gateway's clock:
+time goes on while stations are silent (a whole site dark, say), so offline timers fire in event time,
+in a replay as live. It belongs to no station (its station_id is GATEWAY_CLOCK_STATION)."""
+GATEWAY_CLOCK_STATION: Final = "__gateway_clock__"
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -243,3 +250,8 @@ def from_tuple(event_id: str, t: tuple[Any, ...]) -> ChargerEvent:
     return ChargerEvent(
         event_id, station_id, connector_id, station_time, received_at, source, cls(*body), evse_id, message_id
     )
+
+
+def clock_tick(at: int) -> ChargerEvent:
+    """The gateway's clock at ``at`` (epoch ms), one per partition: its id names the instant."""
+    return ChargerEvent(f"clock-{at}", GATEWAY_CLOCK_STATION, 0, at, at, GATEWAY_CLOCK_SOURCE, Heartbeat())

@@ -60,6 +60,28 @@ def worker_changelog(worker_id: str) -> TopicSpec:
     return TopicSpec(f"{worker_id}-stations-changelog", {"cleanup.policy": "compact"})
 
 
+def faults_by_site(worker_id: str) -> str:
+    """The worker's own topic of station fault alerts and boots, keyed by site (the site stage)."""
+    return f"{worker_id}-faults-by-site"
+
+
+def faults_by_model(worker_id: str) -> str:
+    """The worker's own topic of relayed fault alerts, keyed by vendor + model + firmware + code."""
+    return f"{worker_id}-faults-by-model"
+
+
+def worker_topics(worker_id: str) -> list[TopicSpec]:
+    """Every topic the worker writes for itself, created before it starts (see worker_changelog)."""
+    compact = {"cleanup.policy": "compact"}
+    return [
+        worker_changelog(worker_id),
+        TopicSpec(f"{worker_id}-sites-changelog", compact),
+        TopicSpec(f"{worker_id}-models-changelog", compact),
+        TopicSpec(faults_by_site(worker_id), {"retention.ms": str(7 * 24 * 3600 * 1000)}),
+        TopicSpec(faults_by_model(worker_id), {"retention.ms": str(7 * 24 * 3600 * 1000)}),
+    ]
+
+
 def _leaders_serve(admin: AdminClient, names: list[str], partitions: int) -> bool:
     """Listed is not yet usable: until each partition's leader has taken over, a client asking it for
     offsets gets NOT_LEADER_FOR_PARTITION. Ask, as a client will."""

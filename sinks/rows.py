@@ -273,6 +273,12 @@ ALERTS: Final[TableSpec[Alert]] = TableSpec(
         Column("opened_at", _TIME, _time("opened_at")),
         Column("updated_at", _TIME, _time("updated_at")),
         Column("details", "String", _alert_details),
+        attr("version", "UInt32"),
+        attr("connector_id", "Nullable(UInt16)"),
+        Column("resolved_at", f"Nullable({_TIME})", _time("resolved_at")),
+        Column("members", "String", lambda a: json.dumps([dict(m) for m in a.members], sort_keys=True)),
+        attr("parent_id", "Nullable(String)"),
+        attr("summary", "String"),
     ),
 )
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from schemas.events import ChargerEvent
 from schemas.records import Alert, SessionRecord
+from streams.faults.site_incidents import StationSeen
 from streams.policy import Policy
 from streams.station import StationState, process
 
@@ -24,6 +25,7 @@ class BatchOutput:
     sessions: list[SessionRecord] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     rejected: list[tuple[ChargerEvent, str]] = field(default_factory=list)
+    stations: list[StationSeen] = field(default_factory=list)
     states: dict[str, StationState] = field(default_factory=dict)  # the stations the batch touched
     replayed: int = 0  # events skipped because their station had already applied them
 
@@ -56,6 +58,7 @@ def process_batch(
         out.sessions += released.sessions
         out.alerts += released.alerts
         out.rejected += released.rejected
+        out.stations += released.stations
     for station_id, state in states.items():
         save(station_id, state)
     return out

@@ -45,6 +45,13 @@ CLOCK_SOURCE: Final = "worker-clock"
 """A Heartbeat from this source carries the time of the station's partition to a station that is
 silent: it releases the station's buffer as a flush marker does, and moves the fault rules' clock to
 its time (an offline station has no events of its own); the sessions' time stays the station's."""
+
+
+def clock_marker(station_id: str, at: int) -> ChargerEvent:
+    """The marker that brings the partition's time ``at`` to a silent station (CLOCK_SOURCE)."""
+    return ChargerEvent(f"clock-{station_id}-{at}", station_id, 0, at, at, CLOCK_SOURCE, Heartbeat())
+
+
 FLUSH_SOURCE: Final = "worker-flush"
 """A Heartbeat from this source (written to the log by the worker when a station with buffered
 events has been silent for a while) releases the buffer up to the watermark. Being in the log, it

@@ -14,7 +14,7 @@ from typing import Any
 import faust
 
 from schemas.codec import Codec
-from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, SESSIONS, dlq
+from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, SESSIONS, dlq, faults_by_model, faults_by_site
 from streams.config import WorkerConfig
 from streams.policy import Policy
 
@@ -30,6 +30,10 @@ class Worker:
     alerts: dict[str, Any]  # alert topic -> faust topic
     events_dlq: Any
     stations: Any
+    by_site: Any  # station fault alerts and boots, keyed by site (agents/sites.py)
+    by_model: Any  # relayed fault alerts, keyed by vendor + model + firmware + code (agents/models.py)
+    sites: Any
+    models: Any
     # station -> (monotonic time of its last event, its partition, its watermark, its last offset),
     # while it holds events; in memory only: after a restart the next event or heartbeat re-arms it.
     waiting: dict[str, tuple[float, int, int, int]] = field(default_factory=dict)
@@ -40,7 +44,7 @@ class Worker:
 
 
 def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
-    from streams.agents import clock, flush, sessions
+    from streams.agents import clock, flush, models, sessions, sites
 
     app = faust.App(
         config.worker_id,
@@ -73,8 +77,20 @@ def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
         stations=app.Table(
             "stations", default=None, partitions=config.partitions, key_type=bytes, value_type=bytes
         ),
+        # The fault stages' own topics, named after the app (each worker group has its own); created
+        # before the worker starts (schemas.topics.worker_topics).
+        by_site=raw(faults_by_site(config.worker_id), partitions=config.partitions),
+        by_model=raw(faults_by_model(config.worker_id), partitions=config.partitions),
+        sites=app.Table(
+            "sites", default=None, partitions=config.partitions, key_type=bytes, value_type=bytes
+        ),
+        models=app.Table(
+            "models", default=None, partitions=config.partitions, key_type=bytes, value_type=bytes
+        ),
     )
     sessions.register(worker)
+    sites.register(worker)
+    models.register(worker)
     flush.register(worker)
     clock.register(worker)
     _register_readiness(worker)

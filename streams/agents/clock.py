@@ -6,9 +6,9 @@ the timers' due times, not the marker's, so they do not depend on when the marke
 
 from __future__ import annotations
 
-from schemas.events import ChargerEvent, Heartbeat, to_record
+from schemas.events import to_record
 from schemas.topics import CHARGER_EVENTS
-from streams.station import CLOCK_SOURCE
+from streams.station import clock_marker
 from streams.worker import Worker
 
 
@@ -20,15 +20,7 @@ def register(worker: Worker) -> None:
             if now < due:
                 continue
             del worker.fault_due[station_id]  # re-armed when the marker's batch is processed
-            marker = ChargerEvent(
-                event_id=f"clock-{station_id}-{now}",
-                station_id=station_id,
-                connector_id=0,
-                station_time=now,
-                received_at=now,
-                source=CLOCK_SOURCE,
-                payload=Heartbeat(),
-            )
+            marker = clock_marker(station_id, now)
             await worker.events.send(
                 key=station_id.encode(),
                 value=worker.codec.encode(CHARGER_EVENTS, to_record(marker)),

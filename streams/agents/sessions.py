@@ -7,7 +7,6 @@ reason; anything else is a bug, and stops the worker at once (see `_crash`).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -18,10 +17,11 @@ from faust.types import EventT
 
 from schemas.dlq import dlq_headers
 from schemas.errors import RecordError
-from schemas.events import ChargerEvent, from_record, to_record
-from schemas.records import Alert
+from schemas.events import GATEWAY_CLOCK_SOURCE, ChargerEvent, from_record, to_record
 from schemas.topics import CHARGER_EVENTS, SESSIONS, alert_topic
+from streams.agents.fault_news import alert_json, alert_news, station_news
 from streams.batch import process_batch
+from streams.faults.incidents import SITE_TYPES, site_key
 from streams.station import StationState, next_fault_due
 from streams.station_table import StationTable
 from streams.worker import Worker
@@ -74,9 +74,15 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
         await worker.sessions.send(
             key=rec.session_id.encode(), value=worker.codec.encode(SESSIONS, rec.to_dict())
         )
+    for seen in out.stations:
+        await worker.by_site.send(key=seen.site_id.encode(), value=station_news(seen))
     for alert in out.alerts:
-        topic = worker.alerts[alert_topic(alert.type)]
-        await topic.send(key=(alert.station_id or "").encode(), value=_json(alert))
+        if alert.type in SITE_TYPES:  # through the site stage, the only writer of alerts.faults
+            key = site_key(alert.site_id, alert.station_id or "")
+            await worker.by_site.send(key=key.encode(), value=alert_news(alert))
+        else:
+            topic = worker.alerts[alert_topic(alert.type)]
+            await topic.send(key=(alert.station_id or "").encode(), value=alert_json(alert))
     # State last: a crash before this line re-runs the batch (its records are versioned, so the
     # sink keeps one of each), a crash after it cannot lose the batch's records.
     for station_id, state in saves:
@@ -96,6 +102,10 @@ async def _decode(
             ev = from_record(worker.codec.decode(CHARGER_EVENTS, msg.value or b""))
         except RecordError as exc:
             await _dead_letter(worker, event, str(exc))
+            continue
+        if ev.source == GATEWAY_CLOCK_SOURCE:  # the gateway's clock: the partition's time, no station's
+            if ev.station_time > worker.partition_time.get(msg.partition, 0):
+                worker.partition_time[msg.partition] = ev.station_time
             continue
         decoded.append(ev)
         offsets.append(msg.offset)
@@ -146,7 +156,3 @@ async def _crash(worker: Worker, exc: BaseException) -> None:
         log.exception("flushing the producer before exit failed")
     logging.shutdown()
     os._exit(CRASH_EXIT_CODE)
-
-
-def _json(alert: Alert) -> bytes:
-    return json.dumps(alert.to_dict(), separators=(",", ":"), sort_keys=True).encode()

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from schemas.events import DAY_MS, MINUTE_MS
 from schemas.records import Alert
 from streams.compact import fields_reduce
 from streams.faults.alerts import alert_id, changed
@@ -59,11 +60,18 @@ class SiteFaults:
     site_id: str
     stations: dict[str, StationSeen] = field(default_factory=dict)
     relays: dict[str, _Relay] = field(default_factory=dict)
-    down: dict[str, tuple[str, int]] = field(default_factory=dict)  # alert id -> (station, since)
+    # station_offline / station_fault alert id -> (station, down since, back at or None): its down span
+    down: dict[str, tuple[str, int, int | None]] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)  # spans already in an outage
+    outage_spans: list[str] = field(default_factory=list)  # the spans of the open outage
     # fault alert id -> (station, its connectors, opened at, still open); a station fault is all of them
     faults: dict[str, tuple[str, tuple[int, ...], int, bool]] = field(default_factory=dict)
     outage: Alert | None = None
     burst: Alert | None = None
+    burst_used: set[str] = field(default_factory=set)  # faults of past bursts
+    parents: dict[str, str] = field(
+        default_factory=dict
+    )  # station alert id -> the incident it is folded into
 
 
 def on_station(st: SiteFaults, seen: StationSeen) -> None:
@@ -93,18 +101,17 @@ def on_alert(st: SiteFaults, alert: Alert, rules: FaultRules) -> list[Alert]:
 
 
 def _track_down(st: SiteFaults, alert: Alert) -> None:
-    if alert.status == "resolved":
-        st.down.pop(alert.alert_id, None)
-    elif alert.station_id:
-        st.down[alert.alert_id] = (alert.station_id, alert.opened_at)
-
-
-def _down_since(st: SiteFaults) -> dict[str, int]:
-    """Each station that is down now, and since when."""
-    since: dict[str, int] = {}
-    for station, at in st.down.values():
-        since[station] = min(at, since.get(station, at))
-    return since
+    if not alert.station_id:
+        return
+    until = (alert.resolved_at or alert.updated_at) if alert.status == "resolved" else None
+    st.down[alert.alert_id] = (alert.station_id, alert.opened_at, until)
+    # Spans over for two days that no open outage holds are forgotten (bounded state).
+    horizon = alert.updated_at - 2 * DAY_MS
+    for aid, (_, _, end) in list(st.down.items()):
+        if end is not None and end < horizon and aid not in st.outage_spans:
+            del st.down[aid]
+            st.used.discard(aid)
+            st.parents.pop(aid, None)
 
 
 def outage_threshold(st: SiteFaults, rules: FaultRules) -> int:
@@ -112,14 +119,19 @@ def outage_threshold(st: SiteFaults, rules: FaultRules) -> int:
 
 
 def _outage(st: SiteFaults, at: int, rules: FaultRules, out: list[Alert]) -> None:
-    since = _down_since(st)
+    """Judged on the stations' down spans (event time), not on who is down when the news arrives: a
+    replay at any speed delivers a station's going down and coming back in one breath, and the spans
+    still say who was down together."""
     need = outage_threshold(st, rules)
+    window = rules.site_outage_window_ms
     if st.outage is None:
-        window = _densest(sorted(since.values()), rules.site_outage_window_ms, need)
-        if window is None:
+        found = _outage_start(st, window, need)
+        if found is None:
             return
-        start, end = window
-        members = sorted(s for s, t in since.items() if start <= t <= end)
+        start, spans = found
+        st.outage_spans = spans
+        st.used |= set(spans)
+        members = _span_stations(st, spans)
         st.outage = _open_site_alert(
             st,
             "site_outage",
@@ -132,45 +144,81 @@ def _outage(st: SiteFaults, at: int, rules: FaultRules, out: list[Alert]) -> Non
             tuple({"station_id": s, "connector_id": 0} for s in members),
         )
         out.append(st.outage)
-        _fold(st, set(members), DOWN_TYPES, st.outage.alert_id, at, out)
-        return
-    known = {m["station_id"] for m in st.outage.members}
-    # A station that went down just before the first one known (its news came late) joins too.
-    earliest = st.outage.opened_at - rules.site_outage_window_ms
-    joined = sorted(s for s, t in since.items() if s not in known and t >= earliest)
-    if joined:
-        members = sorted(known | set(joined))
-        st.outage = changed(
-            st.outage,
-            "updated",
-            at,
-            members=tuple({"station_id": s, "connector_id": 0} for s in members),
-            details={**st.outage.details, "stations_down": len(members), "stations": len(st.stations)},
-        )
-        out.append(st.outage)
-        _fold(st, set(joined), DOWN_TYPES, st.outage.alert_id, at, out)
-    elif len(since) < need:
-        minutes = round((at - st.outage.opened_at) / 60_000, 1)
+        _fold(st, set(spans), st.outage.alert_id, at, out)
+    else:
+        # Stations that went down close to the start (their news came later) join.
+        opened = st.outage.opened_at
+        joined = [
+            aid
+            for aid, (_, since, until) in sorted(st.down.items())
+            if aid not in st.used
+            and opened - window <= since <= opened + window
+            and (until or since) >= opened
+        ]
+        if joined:
+            st.outage_spans = [*st.outage_spans, *joined]
+            st.used |= set(joined)
+            members = _span_stations(st, st.outage_spans)
+            st.outage = changed(
+                st.outage,
+                "updated",
+                at,
+                members=tuple({"station_id": s, "connector_id": 0} for s in members),
+                details={**st.outage.details, "stations_down": len(members), "stations": len(st.stations)},
+            )
+            out.append(st.outage)
+            _fold(st, set(joined), st.outage.alert_id, at, out)
+    end = _outage_end(st, need)
+    if end is not None:
+        minutes = round((end - st.outage.opened_at) / MINUTE_MS, 1)
         out.append(
             changed(
                 st.outage,
                 "resolved",
-                at,
+                end,
                 severity="info",
-                resolved_at=at,
-                summary=f"{st.site_id}: stations back after {minutes:g} min ({len(since)} still down)",
-                details={**st.outage.details, "outage_minutes": minutes, "still_down": len(since)},
+                resolved_at=end,
+                summary=f"{st.site_id}: stations back after {minutes:g} min",
+                details={**st.outage.details, "outage_minutes": minutes},
             )
         )
-        st.outage = None
+        st.outage, st.outage_spans = None, []
 
 
-def _densest(times: list[int], window_ms: int, need: int) -> tuple[int, int] | None:
-    """The earliest stretch of ``window_ms`` holding at least ``need`` of the sorted times."""
-    for i in range(len(times) - need + 1):
-        if times[i + need - 1] - times[i] <= window_ms:
-            return times[i], times[i] + window_ms
+def _span_stations(st: SiteFaults, spans: list[str]) -> list[str]:
+    return sorted({st.down[aid][0] for aid in spans if aid in st.down})
+
+
+def _outage_start(st: SiteFaults, window: int, need: int) -> tuple[int, list[str]] | None:
+    """The earliest moment ``need`` stations were down together, having gone down within ``window``
+    of the first of them: its start, and the spans (alert ids) of the stations down then."""
+    spans = sorted(
+        (
+            (since, aid, station, until)
+            for aid, (station, since, until) in st.down.items()
+            if aid not in st.used
+        ),
+    )
+    for i, (first, *_rest) in enumerate(spans):
+        inside = [sp for sp in spans[i:] if sp[0] <= first + window]
+        for t, *_ in inside:
+            down = [sp for sp in inside if sp[0] <= t and (sp[3] is None or sp[3] > t)]
+            if len({sp[2] for sp in down}) >= need:
+                return first, [sp[1] for sp in down]
     return None
+
+
+def _outage_end(st: SiteFaults, need: int) -> int | None:
+    """When fewer than ``need`` of the outage's stations were still down, once the news has said so."""
+    back: dict[str, int | None] = {}  # each member station: when it came back (None: still down)
+    for aid in st.outage_spans:
+        if aid not in st.down or back.get(st.down[aid][0], 0) is None:
+            continue
+        station, _, until = st.down[aid]
+        back[station] = None if until is None else max(until, back.get(station) or until)
+    returns = sorted(t for t in back.values() if t is not None)
+    k = len(back) - need  # after the (k+1)-th station is back, fewer than need are down
+    return returns[max(k, 0)] if 0 <= max(k, 0) < len(returns) else None
 
 
 # --- site_fault_burst ----------------------------------------------------------------------------
@@ -195,6 +243,8 @@ def _track_fault(st: SiteFaults, alert: Alert, rules: FaultRules) -> None:
     for aid, (_, _, opened, is_open) in list(st.faults.items()):
         if not is_open and opened < horizon and aid not in members:
             del st.faults[aid]
+            st.burst_used.discard(aid)
+            st.parents.pop(aid, None)
 
 
 def _burst(st: SiteFaults, at: int, rules: FaultRules, out: list[Alert]) -> None:
@@ -214,15 +264,14 @@ def _burst(st: SiteFaults, at: int, rules: FaultRules, out: list[Alert]) -> None
             _fault_members(st, ids),
         )
         out.append(st.burst)
-        _fold(st, set(), FAULT_TYPES, st.burst.alert_id, at, out, ids=set(ids))
-        return
+        _fold(st, set(ids), st.burst.alert_id, at, out)
     ids = [r["alert_id"] for r in st.burst.details["faults"]]
     last = max(st.faults[i][2] for i in ids if i in st.faults) if ids else st.burst.opened_at
     joined = [
         aid
         for aid, (_, _, opened, is_open) in sorted(st.faults.items(), key=lambda kv: kv[1][2])
         if aid not in ids
-        and is_open
+        and aid not in st.burst_used
         and st.burst.opened_at - rules.burst_window_ms <= opened <= last + rules.burst_window_ms
     ]
     if joined:
@@ -236,7 +285,7 @@ def _burst(st: SiteFaults, at: int, rules: FaultRules, out: list[Alert]) -> None
             details={**st.burst.details, "faults": _fault_refs(st, ids)},
         )
         out.append(st.burst)
-        _fold(st, set(), FAULT_TYPES, st.burst.alert_id, at, out, ids=set(joined))
+        _fold(st, set(joined), st.burst.alert_id, at, out)
     elif not any(st.faults[i][3] for i in ids if i in st.faults):
         out.append(
             changed(
@@ -248,11 +297,17 @@ def _burst(st: SiteFaults, at: int, rules: FaultRules, out: list[Alert]) -> None
                 summary=f"{st.site_id}: every connector of the fault burst is healthy again",
             )
         )
+        st.burst_used |= set(ids)
         st.burst = None
 
 
 def _burst_window(st: SiteFaults, rules: FaultRules) -> tuple[int, list[str]] | None:
-    recent = sorted(st.faults.items(), key=lambda kv: (kv[1][2], kv[0]))
+    # Faults judged by when they began, open or over (a fast replay brings both at once); those of a
+    # past burst are not counted again.
+    recent = sorted(
+        ((aid, f) for aid, f in st.faults.items() if aid not in st.burst_used),
+        key=lambda kv: (kv[1][2], kv[0]),
+    )
     for i, (_, (_, _, start, _)) in enumerate(recent):
         inside = [kv for kv in recent[i:] if kv[1][2] <= start + rules.burst_window_ms]
         connectors = {(s, c) for _, (s, cs, _, _) in inside for c in cs}
@@ -304,37 +359,21 @@ def _relay(st: SiteFaults, alert: Alert, out: list[Alert], *, source_version: in
 
 
 def _parent_of(st: SiteFaults, alert: Alert) -> str | None:
-    outage, burst = st.outage, st.burst
-    if alert.type in DOWN_TYPES and outage and alert.station_id in {m["station_id"] for m in outage.members}:
-        return outage.alert_id
-    if (
-        alert.type in FAULT_TYPES
-        and burst
-        and alert.alert_id in {r["alert_id"] for r in burst.details["faults"]}
-    ):
-        return burst.alert_id
-    return None
+    return st.parents.get(alert.alert_id)
 
 
-def _fold(
-    st: SiteFaults,
-    stations: set[str],
-    types: frozenset[str],
-    parent: str,
-    at: int,
-    out: list[Alert],
-    *,
-    ids: set[str] | None = None,
-) -> None:
-    """Re-send, once, the open alerts an incident now covers, with its id as their parent."""
-    for aid, relay in sorted(st.relays.items()):
+def _fold(st: SiteFaults, ids: set[str], parent: str, at: int, out: list[Alert]) -> None:
+    """Re-send, once, the alerts an incident now covers with its id as their parent (one already over,
+    as a fast replay delivers it, stays resolved)."""
+    for aid in sorted(ids):
+        st.parents.setdefault(aid, parent)
+        relay = st.relays.get(aid)
+        if relay is None or relay.last.parent_id:
+            continue  # not relayed yet (its relay will carry the parent), or folded already
         last = relay.last
-        covered = aid in ids if ids is not None else last.station_id in stations
-        if not covered or last.type not in types or last.status == "resolved" or last.parent_id:
-            continue
         folded = replace(
             last,
-            status="updated",
+            status="resolved" if last.status == "resolved" else "updated",
             version=relay.version + 1,
             parent_id=parent,
             updated_at=max(at, last.updated_at),

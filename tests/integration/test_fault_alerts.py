@@ -81,6 +81,19 @@ def _alerts_on(bootstrap: str, topic: str, seed: int) -> list[dict[str, Any]]:
 SITE_KINDS = ("site_outage", "site_fault_burst", "model_firmware_cluster")
 
 
+def _site_incidents(alerts: Any) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(type, final status, members) of each site or model incident, in a stable order."""
+    return sorted(
+        (
+            a["type"],
+            a["status"],
+            tuple(sorted(f"{m['station_id']}/{m['connector_id']}" for m in a["members"])),
+        )
+        for a in alerts
+        if a["type"] in SITE_KINDS
+    )
+
+
 def _disagreements(got: dict[str, tuple[str, str]], expected: dict[str, tuple[str, str]]) -> list[str]:
     """How the stack's alerts differ from the pure run's, beyond what is allowed: the stack may be further
     along in time (its fault clock moves with the other stations of a partition), so an alert the pure run
@@ -120,14 +133,16 @@ def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Setti
     )
     injected = {i.type for i in sim.incidents}
     assert "connector_fault" in injected, "the fleet has faults to alert"
-    pure = {a["alert_id"]: a for a in run(sim.events).alerts if a["type"] != "idle"}
+    # The gateway's clock ticks every minute, as a live gateway's would: a whole site dark still has time.
+    tick = 60_000
+    pure = {a["alert_id"]: a for a in run(sim.events, clock_every_ms=tick).alerts if a["type"] != "idle"}
     expected = {aid: (a["type"], a["status"]) for aid, a in pure.items() if a["type"] not in SITE_KINDS}
     assert {t for t, _ in expected.values()} >= {"connector_fault"}
-    # The site and model stages (streams/faults/site_incidents.py, model_clusters.py) run in the pure run
-    # only so far: the worker does not run them yet, so site incidents are not compared here.
+    expected_sites = _site_incidents(pure.values())
+    assert ("site_outage" in injected) == any(kind == "site_outage" for kind, _, _ in expected_sites)
     stack.up(stack_settings, say=lambda _line: None)
     try:
-        EventPublisher(stack_settings.bootstrap, EmbeddedCodec()).publish_all(sim.events)
+        EventPublisher(stack_settings.bootstrap, EmbeddedCodec()).publish_all(sim.events, clock_every_ms=tick)
         # A station that stops sending while others on its partition go on (this fleet ends, other tests'
         # fleets on the shared broker do not) is rightly called silent by the fault clock, which the
         # pure run has no partition for: _agrees allows those extra station_offline alerts.
@@ -159,6 +174,18 @@ def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Setti
         on_topic = _alerts_on(stack_settings.bootstrap, ALERTS_FAULTS, seed)
         assert {a["alert_id"] for a in on_topic} >= set(expected)
         assert all(a["summary"] and a["members"] and a["version"] >= 1 for a in on_topic)
+        # Site incidents: the same ones, with the same members (their ids hold the earliest member known
+        # when they opened, which the order of the stations' alerts can move by seconds: not compared).
+        final = {a["alert_id"]: a for a in sorted(on_topic, key=lambda a: a["version"])}
+        got_sites = _site_incidents(final.values())
+        assert [(k, m) for k, _, m in got_sites] == [(k, m) for k, _, m in expected_sites], (seed, got_sites)
+        pairs = zip(got_sites, expected_sites, strict=True)
+        assert all(g == "resolved" or e != "resolved" for (_, g, _), (_, e, _) in pairs)
+        # the members' own alerts are folded into the incident that lists them
+        outages = {aid for aid, a in final.items() if a["type"] == "site_outage"}
+        folded = [a for a in final.values() if a["type"] == "station_offline" and a["parent_id"]]
+        assert all(a["parent_id"] in outages for a in folded)
+        assert len(folded) >= sum(len(m) for k, _, m in expected_sites if k == "site_outage")
     finally:
         stack.down(stack_settings, say=lambda _line: None)
 

@@ -10,7 +10,7 @@ from schemas.events import ChargerEvent, Payload, SampledValue
 from streams.faults.incidents import Incidents
 from streams.policy import Policy
 from streams.state_codec import dump_state, load_state
-from streams.station import Output, StationState, flush, process
+from streams.station import Output, StationState, clock_marker, flush, next_fault_due, process
 
 T0 = 1_800_000_000_000  # 2027-01-15T08:00:00Z
 MIN = 60_000
@@ -47,9 +47,17 @@ def current_bills(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in newest.values() if r["record_type"] == "bill"]
 
 
-def run(events: Iterable[ChargerEvent], policy: Policy | None = None, *, flush_end: bool = True) -> Run:
+def run(
+    events: Iterable[ChargerEvent],
+    policy: Policy | None = None,
+    *,
+    flush_end: bool = True,
+    clock_every_ms: int | None = None,
+) -> Run:
     """The station engine over the events, one station state at a time, and its fault alerts through the
-    site and model stages, as the worker runs them (in one process here)."""
+    site and model stages, as the worker runs them (in one process here). ``clock_every_ms``: the
+    gateway's clock ticks as `EventPublisher.publish_all` sends them; at each, a station whose fault
+    timer is due gets the worker's clock marker."""
     policy = policy or Policy()
     incidents = Incidents(policy.fault_rules_for)
     stored: dict[str, bytes] = {}
@@ -61,7 +69,18 @@ def run(events: Iterable[ChargerEvent], policy: Policy | None = None, *, flush_e
         out.sessions += [r.to_dict() for r in released.sessions]
         out.alerts += [a.to_dict() for alert in released.alerts for a in incidents.alert(alert)]
 
+    next_tick: int | None = None
     for ev in events:
+        if clock_every_ms:
+            next_tick = next_tick or (ev.received_at // clock_every_ms + 1) * clock_every_ms
+            while ev.received_at >= next_tick:
+                for sid in list(stored):
+                    st = load_state(stored[sid])
+                    due = next_fault_due(st, policy)
+                    if due is not None and due <= next_tick:
+                        take(process(st, clock_marker(sid, next_tick), policy))
+                        stored[sid] = dump_state(st)
+                next_tick += clock_every_ms
         raw = stored.get(ev.station_id)
         state = load_state(raw) if raw else StationState(ev.station_id)
         released = process(state, ev, policy)

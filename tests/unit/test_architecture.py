@@ -23,6 +23,8 @@ SHELL = {
     "streams/station_table.py",
     "streams/agents/sessions.py",
     "streams/agents/flush.py",
+    "streams/agents/sites.py",
+    "streams/agents/models.py",
 }
 FRAMEWORKS = ("faust", "confluent_kafka", "aiokafka", "clickhouse_connect", "chdb", "mode")
 

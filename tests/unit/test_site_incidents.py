@@ -77,6 +77,27 @@ def test_most_stations_of_a_site_offline_together_are_one_outage_with_the_member
     assert all(final[a.alert_id].parent_id == outages[0].alert_id for a in members)
 
 
+def test_a_fast_replay_that_brings_each_station_down_and_back_at_once_is_still_one_outage() -> None:
+    """At 1000× speed a station's offline alert opens and resolves in one breath: the site stage judges
+    who was down together by the spans' event times, not by who is down when the news arrives."""
+    inc = _stages(4)
+    out: list[Alert] = []
+    for k in range(4):
+        out += inc.alert(_alert("station_offline", f"S1-{k}", k * 0.5, updated_min=5 + k * 0.5))
+        out += inc.alert(
+            _alert("station_offline", f"S1-{k}", k * 0.5, status="resolved", version=2, updated_min=120 + k)
+        )
+    final = _final(out)
+    (outage,) = [a for a in final.values() if a.type == "site_outage"]
+    assert outage.status == "resolved" and len(outage.members) == 4
+    assert outage.resolved_at == T0 + 120 * MINUTE_MS  # the first one back leaves 3 down: below 80 % of 4
+    members = [a for a in final.values() if a.type == "station_offline"]
+    assert all(a.parent_id == outage.alert_id and a.status == "resolved" for a in members)
+    assert (
+        inc.alert(_alert("station_offline", "S1-0", 0.0, status="resolved", version=2, updated_min=120)) == []
+    )
+
+
 def test_two_of_ten_stations_offline_is_no_outage() -> None:
     inc = _stages(10)
     out = inc.alert(_alert("station_offline", "S1-0", 0)) + inc.alert(_alert("station_offline", "S1-1", 1))

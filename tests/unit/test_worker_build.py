@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from schemas.codec import EmbeddedCodec
-from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, SESSIONS, dlq, worker_changelog
+from schemas.topics import (
+    ALERT_TOPICS,
+    CHARGER_EVENTS,
+    SESSIONS,
+    dlq,
+    faults_by_model,
+    faults_by_site,
+    worker_changelog,
+    worker_topics,
+)
 from streams.config import WorkerConfig
 from streams.policy import Policy
 from streams.worker import build_worker
@@ -20,7 +29,12 @@ def test_build_worker_from_a_config(tmp_path: Path) -> None:
     app = worker.app
     assert app.conf.id == "built-in-a-test" and app.conf.broker[0].port == 1
     assert worker.policy is policy and worker.config is config
-    assert [a.name for a in app.agents.values()] == ["sessions"]
+    assert [a.name for a in app.agents.values()] == ["sessions", "sites", "models"]
+    assert worker.by_site.get_topic_name() == faults_by_site(config.worker_id)
+    assert worker.by_model.get_topic_name() == faults_by_model(config.worker_id)
+    assert {s.name for s in worker_topics(config.worker_id)} >= {
+        t.changelog_topic.get_topic_name() for t in (worker.stations, worker.sites, worker.models)
+    }
     assert {t.get_topic_name() for t in (worker.events, worker.sessions, worker.events_dlq)} == {
         CHARGER_EVENTS,
         SESSIONS,
