@@ -64,6 +64,7 @@ class ModelFaults:
     )  # id -> station, site, at, open
     source_versions: dict[str, int] = field(default_factory=dict)
     cluster: Alert | None = None
+    used: set[str] = field(default_factory=set)  # faults of past clusters: never counted twice
 
 
 def on_fault(st: ModelFaults, alert: Alert, rules: FaultRules) -> list[Alert]:
@@ -104,7 +105,7 @@ def on_fault(st: ModelFaults, alert: Alert, rules: FaultRules) -> list[Alert]:
         joined = [
             aid
             for aid, (_, _, opened, is_open) in sorted(st.faults.items(), key=lambda kv: (kv[1][2], kv[0]))
-            if aid not in ids and is_open and st.cluster.opened_at <= opened <= at
+            if aid not in ids and aid not in st.used and is_open and st.cluster.opened_at <= opened <= at
         ]
         if joined:
             ids += joined
@@ -128,13 +129,16 @@ def on_fault(st: ModelFaults, alert: Alert, rules: FaultRules) -> list[Alert]:
                     summary=f"{st.key.vendor} {st.key.model}: no station has {st.key.code} now",
                 )
             )
+            st.used |= set(ids)
             st.cluster = None
     _forget(st, at, rules)
     return out
 
 
 def _window(st: ModelFaults, rules: FaultRules) -> tuple[int, list[str]] | None:
-    recent = sorted(st.faults.items(), key=lambda kv: (kv[1][2], kv[0]))
+    recent = sorted(
+        ((a, f) for a, f in st.faults.items() if a not in st.used), key=lambda kv: (kv[1][2], kv[0])
+    )
     for i, (_, (_, _, start, _)) in enumerate(recent):
         inside = [kv for kv in recent[i:] if kv[1][2] <= start + rules.cluster_window_ms]
         stations = {s for _, (s, _, _, _) in inside}
@@ -181,3 +185,4 @@ def _forget(st: ModelFaults, at: int, rules: FaultRules) -> None:
         if not is_open and opened < at - 2 * rules.cluster_window_ms and aid not in listed:
             del st.faults[aid]
             st.source_versions.pop(aid, None)
+            st.used.discard(aid)

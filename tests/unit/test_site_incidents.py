@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import random
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
@@ -164,6 +165,33 @@ def test_one_error_of_one_model_at_two_sites_is_a_cluster_naming_the_chargex_cod
     c = clusters[0]
     assert c.details["code"] == "OtherError:CX004" and c.details["chargex_code"] == "CX004"
     assert c.details["sites"] == ["A", "B"] and len(c.members) == 3 and "manufacturer" in c.summary
+
+
+def test_a_resolved_cluster_is_not_raised_again_by_its_own_faults() -> None:
+    inc = Incidents(lambda _site: RULES)
+    for k, site in enumerate(("A", "B", "B", "A")):
+        inc.station(StationSeen(f"ST-{k}", site, "Acme", "Fast 50", "2.1"))
+    details = {"error_code": "GroundFailure"}
+    out: list[Alert] = []
+    for k, site in enumerate(("A", "B", "B")):
+        out += inc.alert(
+            _alert("connector_fault", f"ST-{k}", 10 * k, site=site, connector=1, details=details)
+        )
+    for k, site in enumerate(("A", "B", "B")):
+        resolved = _alert(
+            "connector_fault",
+            f"ST-{k}",
+            10 * k,
+            site=site,
+            connector=1,
+            status="resolved",
+            version=2,
+            updated_min=40,
+        )
+        out += inc.alert(replace(resolved, details=details))
+    out += inc.alert(_alert("connector_fault", "ST-3", 50, site="A", connector=1, details=details))
+    clusters = {a.alert_id: a for a in out if a.type == "model_firmware_cluster"}
+    assert len(clusters) == 1 and next(iter(clusters.values())).status == "resolved"
 
 
 def test_the_same_error_at_one_site_only_is_no_cluster() -> None:
