@@ -7,6 +7,7 @@ always wins over the local ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -19,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chargestream import kafka_local, stack
+from chargestream.alerts import AlertFilter
 from chargestream.query import QueryError, run_query, scalar
 from chargestream.settings import Settings
 from chargestream.terminal import terminal_safe
@@ -35,6 +37,10 @@ stations_app = typer.Typer(
     help="The stations file (CHARGESTREAM_NETWORK_FILE): sites, stations, tariffs.", no_args_is_help=True
 )
 app.add_typer(stations_app, name="stations")
+alerts_app = typer.Typer(
+    help="Alerts for ops: the open ones (ClickHouse), the live ones (Kafka alerts.*).", no_args_is_help=True
+)
+app.add_typer(alerts_app, name="alerts")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -528,6 +534,116 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+TypeOpt = Annotated[
+    list[str] | None, typer.Option("--type", help="only this type (repeatable), e.g. site_outage")
+]
+SiteOpt = Annotated[str | None, typer.Option(help="only alerts of this site")]
+SeverityOpt = Annotated[
+    list[str] | None, typer.Option("--severity", help="critical, warning, info (repeatable)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="one JSON alert record per line, for scripts")]
+IncidentsOpt = Annotated[
+    bool, typer.Option("--incidents-only", help="hide member alerts folded into an incident (parent_id set)")
+]
+
+
+def _filter(
+    types: list[str] | None,
+    site: str | None,
+    severities: list[str] | None,
+    statuses: list[str] | None = None,
+    incidents_only: bool = False,
+) -> AlertFilter:
+    return AlertFilter(
+        frozenset(types or ()),
+        site,
+        frozenset(severities or ()),
+        frozenset(statuses or ()),
+        not incidents_only,
+    )
+
+
+@alerts_app.command("list")
+def alerts_list(
+    type_: TypeOpt = None,
+    site: SiteOpt = None,
+    severity: SeverityOpt = None,
+    incidents_only: IncidentsOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The open alerts (not resolved), oldest first, from the ClickHouse `alerts` table.
+
+    Example: chargestream alerts list --type site_outage --type station_offline --incidents-only
+    """
+    from chargestream.alerts import line, open_alerts
+
+    rows = open_alerts(Settings(), _filter(type_, site, severity, incidents_only=incidents_only))
+    for alert in rows:
+        if as_json:
+            print(json.dumps(alert, sort_keys=True))
+        else:
+            console.print(line(alert), highlight=False, soft_wrap=True)
+    if not as_json:
+        err.print(f"{len(rows)} open alert{'s' if len(rows) != 1 else ''}")
+
+
+@alerts_app.command("tail")
+def alerts_tail(
+    type_: TypeOpt = None,
+    site: SiteOpt = None,
+    severity: SeverityOpt = None,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="opened, updated, escalated, resolved (repeatable)")
+    ] = None,
+    incidents_only: IncidentsOpt = False,
+    from_beginning: Annotated[
+        bool, typer.Option(help="every alert the topics still hold, then live")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow alerts.idle, alerts.faults and alerts.maintenance live (Ctrl-C stops).
+
+    Example: chargestream alerts tail --severity critical --json | jq .summary
+    """
+    from chargestream.alerts import line, tail
+
+    only = _filter(type_, site, severity, status, incidents_only)
+    try:
+        for alert in tail(Settings(), only, from_beginning=from_beginning):
+            if as_json:
+                print(json.dumps(alert, sort_keys=True), flush=True)
+            else:
+                console.print(line(alert), highlight=False, soft_wrap=True)
+    except KeyboardInterrupt:
+        pass
+
+
+@alerts_app.command("forward")
+def alerts_forward(
+    url: Annotated[str, typer.Option(help="the webhook: every alert record is POSTed here as JSON")],
+    group: Annotated[
+        str, typer.Option(help="consumer group: where it left off is kept per group (one per receiver)")
+    ] = "chargestream-alerts-forward",
+    from_beginning: Annotated[
+        bool, typer.Option(help="a new group starts with what the topics still hold, not from now")
+    ] = False,
+) -> None:
+    """Forward every alert state change to a webhook, at least once, in order per alert (Ctrl-C stops).
+
+    Each POST carries `Idempotency-Key: <alert_id>:<version>`, so a receiver that saw a delivery twice
+    can tell. Connection errors, timeouts, 408, 429 and 5xx are retried with back-off (0.5 s doubling to
+    30 s) for as long as it takes; a record refused with another 4xx goes to the topic's DLQ with the
+    answer as its reason. Offsets are committed only after the receiver accepted.
+
+    Example: chargestream alerts forward --url https://ops.example.com/hooks/chargers
+    """
+    from chargestream.forward import forward
+
+    err.print(f"forwarding alerts.* to {url} (group {group}); Ctrl-C stops")
+    with contextlib.suppress(KeyboardInterrupt):
+        forward(Settings().bootstrap, url, group, from_beginning=from_beginning)
 
 
 if __name__ == "__main__":
