@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -644,6 +645,37 @@ def alerts_forward(
     err.print(f"forwarding alerts.* to {url} (group {group}); Ctrl-C stops")
     with contextlib.suppress(KeyboardInterrupt):
         forward(Settings().bootstrap, url, group, from_beginning=from_beginning)
+
+
+@alerts_app.command("resolve")
+def alerts_resolve(
+    alert_id: Annotated[str, typer.Argument(help="the dispatch's alert_id (see `alerts list`)")],
+    note: Annotated[str, typer.Option(help="what was done, for the record (stored in the alert)")] = "",
+    by: Annotated[str | None, typer.Option(help="who resolved it (default: $USER)")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for the resolved version in ClickHouse")] = 30,
+) -> None:
+    """Resolve a technician dispatch (maintenance_dispatch) by hand: fixed on site, or nothing to fix.
+
+    The worker publishes the resolved version on alerts.maintenance (the dispatch keeps one writer and
+    one version sequence) and the sink stores it. Other alerts resolve themselves when the station
+    reports it is well again.
+
+    Example: chargestream alerts resolve 3f2c5a1e-... --note "cable replaced"
+    """
+    from chargestream.resolve import ResolveError, resolve
+
+    who = by or os.environ.get("USER") or "ops"
+    try:
+        done = resolve(Settings(), alert_id, note, who, wait_s=wait)
+    except ResolveError as exc:
+        err.print(f"[red]cannot resolve:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    if done is None:
+        err.print(
+            f"resolution of {alert_id} published; not in ClickHouse after {wait:g} s (worker or sink down?)"
+        )
+        raise typer.Exit(2)
+    console.print(f"resolved {done['alert_id']} (version {done['version']}): {escape(done['summary'])}")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,8 @@ class FaultRulesConfig(_Strict):
     cluster_stations: int | None = Field(None, ge=2, description="stations of one model with one error")
     cluster_sites: int | None = Field(None, ge=1, description="at least this many sites")
     cluster_window_minutes: float | None = Field(None, gt=0)
+    dispatch_reports: int | None = Field(None, ge=1, description="failure reports that send a technician")
+    dispatch_window_minutes: float | None = Field(None, gt=0, description="reported within this")
 
 
 class SiteConfig(_Strict):

@@ -271,3 +271,32 @@ class Feedback:
 
 _FEEDBACK_FIELDS: Final = tuple(f.name for f in fields(Feedback))
 _FEEDBACK_REQUIRED: Final = tuple(f.name for f in fields(Feedback) if _required_field(f))
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """Ops resolving an alert by hand (`chargestream alerts resolve`), on `ops.resolutions`: the stage
+    that owns the alert publishes the resolved version, so each alert keeps one writer."""
+
+    alert_id: str
+    station_id: str
+    at: int  # epoch ms, when ops resolved it
+    note: str = ""
+    by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _RESOLUTION_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        _required(cls, data, _RESOLUTION_REQUIRED)
+        values = {name: data[name] for name in _RESOLUTION_FIELDS if name in data}
+        for name in ("alert_id", "station_id", "note", "by"):
+            if name in values and not isinstance(values[name], str):
+                raise RecordError(f"resolution {name} is not a string")
+        values["at"] = _alert_time("at", values["at"])
+        return cls(**values)
+
+
+_RESOLUTION_FIELDS: Final = tuple(f.name for f in fields(Resolution))
+_RESOLUTION_REQUIRED: Final = tuple(f.name for f in fields(Resolution) if _required_field(f))

@@ -17,6 +17,7 @@ ALERTS_IDLE = "alerts.idle"
 ALERTS_FAULTS = "alerts.faults"
 ALERTS_MAINTENANCE = "alerts.maintenance"
 ALERT_TOPICS = (ALERTS_IDLE, ALERTS_FAULTS, ALERTS_MAINTENANCE)
+OPS_RESOLUTIONS = "ops.resolutions"  # `chargestream alerts resolve` → the stage that owns the alert
 
 
 def alert_topic(alert_type: str) -> str:
@@ -47,6 +48,7 @@ def contract_topics() -> list[TopicSpec]:
         # Session records are keyed by session_id; the newest version per key is what counts.
         TopicSpec(SESSIONS, {"cleanup.policy": "compact,delete", "retention.ms": str(30 * 24 * 3600 * 1000)}),
         *(TopicSpec(t, {"retention.ms": week}) for t in ALERT_TOPICS),
+        TopicSpec(OPS_RESOLUTIONS, {"retention.ms": week}),
     ]
     dlqs = [TopicSpec(dlq(t.name), {"retention.ms": str(30 * 24 * 3600 * 1000)}) for t in base]
     return base + dlqs
@@ -70,6 +72,11 @@ def faults_by_model(worker_id: str) -> str:
     return f"{worker_id}-faults-by-model"
 
 
+def maintenance_by_station(worker_id: str) -> str:
+    """The worker's own topic of what the maintenance stage hears of each station, keyed by station."""
+    return f"{worker_id}-maintenance-by-station"
+
+
 def worker_topics(worker_id: str) -> list[TopicSpec]:
     """Every topic the worker writes for itself, created before it starts (see worker_changelog)."""
     compact = {"cleanup.policy": "compact"}
@@ -77,8 +84,10 @@ def worker_topics(worker_id: str) -> list[TopicSpec]:
         worker_changelog(worker_id),
         TopicSpec(f"{worker_id}-sites-changelog", compact),
         TopicSpec(f"{worker_id}-models-changelog", compact),
+        TopicSpec(f"{worker_id}-care-changelog", compact),
         TopicSpec(faults_by_site(worker_id), {"retention.ms": str(7 * 24 * 3600 * 1000)}),
         TopicSpec(faults_by_model(worker_id), {"retention.ms": str(7 * 24 * 3600 * 1000)}),
+        TopicSpec(maintenance_by_station(worker_id), {"retention.ms": str(7 * 24 * 3600 * 1000)}),
     ]
 
 

@@ -70,6 +70,7 @@ def fault_rules(cfg: FaultRulesConfig | None, base: FaultRules | None = None) ->
         "site_outage_window_ms": cfg.site_outage_window_minutes,
         "burst_window_ms": cfg.burst_window_minutes,
         "cluster_window_ms": cfg.cluster_window_minutes,
+        "dispatch_window_ms": cfg.dispatch_window_minutes,
     }
     counts = {
         "heartbeat_misses": cfg.heartbeat_misses,
@@ -80,6 +81,7 @@ def fault_rules(cfg: FaultRulesConfig | None, base: FaultRules | None = None) ->
         "burst_stations": cfg.burst_stations,
         "cluster_stations": cfg.cluster_stations,
         "cluster_sites": cfg.cluster_sites,
+        "dispatch_reports": cfg.dispatch_reports,
     }
     changes: dict[str, Any] = {k: round(v * MINUTE_MS) for k, v in minutes.items() if v is not None}
     changes |= {k: v for k, v in counts.items() if v is not None}

@@ -39,6 +39,7 @@ from streams.faults.incidents import site_key
 from streams.faults.site_incidents import StationSeen
 from streams.journal import Pending
 from streams.ledger import Outbox
+from streams.maintenance.state import TELL_EVERY_MS, PortStatus, StationTime
 from streams.policy import Policy
 
 CLOCK_SOURCE: Final = "worker-clock"
@@ -114,6 +115,8 @@ class Output(Outbox):
 
     rejected: list[tuple[ChargerEvent, str]] = field(default_factory=list)
     stations: list[StationSeen] = field(default_factory=list)  # boots, for the site and model stages
+    statuses: list[PortStatus] = field(default_factory=list)  # for the maintenance stage
+    told: StationTime | None = None  # the station's time, for the maintenance stage
 
 
 @dataclass(slots=True)
@@ -134,6 +137,7 @@ class StationState:
     duplicates: int = 0
     late_events: int = 0
     faults: StationFaults = field(default_factory=StationFaults)
+    told: int = 0  # the frontier last told to the maintenance stage (last field: older states load)
 
     def connector(self, connector_id: int) -> ConnectorLog:
         log = self.connectors.get(connector_id)
@@ -278,6 +282,9 @@ def _release(state: StationState, policy: Policy, out: Output, frontier: int) ->
         for log in list(state.connectors.values()):
             advance(log, env, frontier, out)
         advance_faults(state.faults, frontier, _faults_ctx(state, policy, out))
+        if frontier - state.told >= TELL_EVERY_MS:
+            state.told = frontier
+            out.told = StationTime(state.station_id, frontier)
     for log in list(state.connectors.values()):
         if moved or log.waiting:
             settle(log, env, state.frontier, out)
@@ -290,6 +297,8 @@ def _route(state: StationState, item: Pending, env: Env, out: Output) -> None:
     fault_event(state.faults, item.event, item.key, ctx)
     if isinstance(p, Heartbeat | StationBoot):
         return  # the station's liveness, for the fault rules only
+    if isinstance(p, StatusChange):
+        out.statuses.append(PortStatus(state.station_id, item.event.connector_id, p.status, item.at))
     if isinstance(p, ConnectionChange):
         for log in list(state.connectors.values()):
             _deliver(state, log, item, env, out)

@@ -14,7 +14,17 @@ from typing import Any
 import faust
 
 from schemas.codec import Codec
-from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, SESSIONS, dlq, faults_by_model, faults_by_site
+from schemas.topics import (
+    ALERT_TOPICS,
+    CHARGER_EVENTS,
+    DRIVER_FEEDBACK,
+    OPS_RESOLUTIONS,
+    SESSIONS,
+    dlq,
+    faults_by_model,
+    faults_by_site,
+    maintenance_by_station,
+)
 from streams.config import WorkerConfig
 from streams.policy import Policy
 
@@ -34,6 +44,12 @@ class Worker:
     by_model: Any  # relayed fault alerts, keyed by vendor + model + firmware + code (agents/models.py)
     sites: Any
     models: Any
+    feedback: Any  # driver.feedback, relayed to by_station (agents/feedback.py)
+    feedback_dlq: Any
+    resolutions: Any  # ops.resolutions, relayed to by_station (agents/resolutions.py)
+    resolutions_dlq: Any
+    by_station: Any  # what the maintenance stage hears of each station, keyed by station
+    care: Any  # the maintenance stage's table (agents/maintenance.py)
     # station -> (monotonic time of its last event, its partition, its watermark, its last offset),
     # while it holds events; in memory only: after a restart the next event or heartbeat re-arms it.
     waiting: dict[str, tuple[float, int, int, int]] = field(default_factory=dict)
@@ -44,7 +60,7 @@ class Worker:
 
 
 def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
-    from streams.agents import clock, flush, models, sessions, sites
+    from streams.agents import clock, feedback, flush, maintenance, models, resolutions, sessions, sites
 
     app = faust.App(
         config.worker_id,
@@ -87,10 +103,19 @@ def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
         models=app.Table(
             "models", default=None, partitions=config.partitions, key_type=bytes, value_type=bytes
         ),
+        feedback=raw(DRIVER_FEEDBACK),
+        feedback_dlq=raw(dlq(DRIVER_FEEDBACK)),
+        resolutions=raw(OPS_RESOLUTIONS),
+        resolutions_dlq=raw(dlq(OPS_RESOLUTIONS)),
+        by_station=raw(maintenance_by_station(config.worker_id), partitions=config.partitions),
+        care=app.Table("care", default=None, partitions=config.partitions, key_type=bytes, value_type=bytes),
     )
     sessions.register(worker)
     sites.register(worker)
     models.register(worker)
+    feedback.register(worker)
+    resolutions.register(worker)
+    maintenance.register(worker)
     flush.register(worker)
     clock.register(worker)
     _register_readiness(worker)

@@ -37,3 +37,7 @@ class FaultRules:
     cluster_sites: int = 2
     cluster_window_ms: int = 24 * 60 * MINUTE_MS
     """One error on one vendor + model + firmware at several sites within a day: call the manufacturer."""
+    dispatch_reports: int = 3
+    dispatch_window_ms: int = 24 * 60 * MINUTE_MS
+    """This many failure reports by drivers on one station within this window send a technician (one
+    report is enough while a fault, offline or start-failure alert is open there)."""

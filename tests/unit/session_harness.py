@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.events import ChargerEvent, Payload, SampledValue
-from streams.faults.incidents import Incidents
+from schemas.records import Feedback
+from streams.downstream import Downstream
 from streams.policy import Policy
 from streams.state_codec import dump_state, load_state
 from streams.station import Output, StationState, clock_marker, flush, next_fault_due, process
@@ -53,24 +54,32 @@ def run(
     *,
     flush_end: bool = True,
     clock_every_ms: int | None = None,
+    feedback: Iterable[Feedback] = (),
+    feedback_first: bool = False,
 ) -> Run:
     """The station engine over the events, one station state at a time, and its fault alerts through the
     site and model stages, as the worker runs them (in one process here). ``clock_every_ms``: the
     gateway's clock ticks as `EventPublisher.publish_all` sends them; at each, a station whose fault
-    timer is due gets the worker's clock marker."""
+    timer is due gets the worker's clock marker. ``feedback``: driver reports, each delivered when the
+    events have reached its receive time (``feedback_first``: all before the first event, as driver
+    apps outrun the engine's reorder buffer)."""
     policy = policy or Policy()
-    incidents = Incidents(policy.fault_rules_for)
+    downstream = Downstream(policy.fault_rules_for)
+    reports = sorted(feedback, key=lambda f: (f.received_at, f.feedback_id))
     stored: dict[str, bytes] = {}
     out = Run()
+    if feedback_first:
+        out.alerts += [a.to_dict() for fb in reports for a in downstream.feedback(fb)]
+        reports = []
 
     def take(released: Output) -> None:
-        for seen in released.stations:
-            incidents.station(seen)
         out.sessions += [r.to_dict() for r in released.sessions]
-        out.alerts += [a.to_dict() for alert in released.alerts for a in incidents.alert(alert)]
+        out.alerts += [a.to_dict() for a in downstream.take(released)]
 
     next_tick: int | None = None
     for ev in events:
+        while reports and reports[0].received_at <= ev.received_at:
+            out.alerts += [a.to_dict() for a in downstream.feedback(reports.pop(0))]
         if clock_every_ms:
             next_tick = next_tick or (ev.received_at // clock_every_ms + 1) * clock_every_ms
             while ev.received_at >= next_tick:
@@ -87,6 +96,8 @@ def run(
         stored[ev.station_id] = dump_state(state)
         take(released)
         out.rejected += released.rejected
+    for fb in reports:
+        out.alerts += [a.to_dict() for a in downstream.feedback(fb)]
     if flush_end:
         for raw in stored.values():
             take(flush(load_state(raw), policy))

@@ -25,6 +25,9 @@ SHELL = {
     "streams/agents/flush.py",
     "streams/agents/sites.py",
     "streams/agents/models.py",
+    "streams/agents/feedback.py",
+    "streams/agents/resolutions.py",
+    "streams/agents/maintenance.py",
 }
 FRAMEWORKS = ("faust", "confluent_kafka", "aiokafka", "clickhouse_connect", "chdb", "mode")
 

@@ -29,7 +29,14 @@ def test_build_worker_from_a_config(tmp_path: Path) -> None:
     app = worker.app
     assert app.conf.id == "built-in-a-test" and app.conf.broker[0].port == 1
     assert worker.policy is policy and worker.config is config
-    assert [a.name for a in app.agents.values()] == ["sessions", "sites", "models"]
+    assert [a.name for a in app.agents.values()] == [
+        "sessions",
+        "sites",
+        "models",
+        "feedback",
+        "resolutions",
+        "maintenance",
+    ]
     assert worker.by_site.get_topic_name() == faults_by_site(config.worker_id)
     assert worker.by_model.get_topic_name() == faults_by_model(config.worker_id)
     assert {s.name for s in worker_topics(config.worker_id)} >= {
