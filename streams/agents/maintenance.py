@@ -1,5 +1,5 @@
-"""The maintenance agent: each station's news (bills, statuses, idle alerts, relayed fault alerts, driver
-feedback, ops' resolutions) through the maintenance stage, to `alerts.maintenance` (dispatches) and
+"""The maintenance agent: each station's news (the station engine's bills, statuses, alerts and time;
+driver feedback; ops' resolutions) through the maintenance stage, to `alerts.maintenance` (dispatches) and
 `alerts.idle` (idle alerts with the drivers' reports joined; this stage is their only writer).
 
 One message at a time, as the site agent: outputs are sent before the state is saved, and a re-run
