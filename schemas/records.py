@@ -300,3 +300,37 @@ class Resolution:
 
 _RESOLUTION_FIELDS: Final = tuple(f.name for f in fields(Resolution))
 _RESOLUTION_REQUIRED: Final = tuple(f.name for f in fields(Resolution) if _required_field(f))
+
+
+@dataclass(frozen=True, slots=True)
+class PortOutage:
+    """A span a port could not charge (`port.outages`): Faulted or Unavailable, its station Faulted, or
+    the station offline. Sent when it opens (``ended_at`` None) and when it ends, as versions 1 and 2.
+    Times are epoch ms (event time)."""
+
+    outage_id: str
+    station_id: str
+    connector_id: int
+    started_at: int
+    version: int = 1
+    ended_at: int | None = None
+    site_id: str | None = None
+    cause: str = ""  # what took it down first: Faulted, Unavailable, station Faulted, offline
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _OUTAGE_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        _required(cls, data, _OUTAGE_REQUIRED)
+        values = {name: data[name] for name in _OUTAGE_FIELDS if name in data}
+        for name in ("started_at", "ended_at"):
+            if name in values:
+                values[name] = _alert_time(name, values[name])
+        if not isinstance(values["connector_id"], int) or isinstance(values["connector_id"], bool):
+            raise RecordError("port outage connector_id is not an integer")
+        return cls(**values)
+
+
+_OUTAGE_FIELDS: Final = tuple(f.name for f in fields(PortOutage))
+_OUTAGE_REQUIRED: Final = tuple(f.name for f in fields(PortOutage) if _required_field(f))

@@ -17,6 +17,7 @@ ALERTS_IDLE = "alerts.idle"
 ALERTS_FAULTS = "alerts.faults"
 ALERTS_MAINTENANCE = "alerts.maintenance"
 ALERT_TOPICS = (ALERTS_IDLE, ALERTS_FAULTS, ALERTS_MAINTENANCE)
+PORT_OUTAGES = "port.outages"  # the spans each port could not charge, for uptime (JSON, key station_id)
 OPS_RESOLUTIONS = "ops.resolutions"  # `chargestream alerts resolve` → the stage that owns the alert
 
 
@@ -49,6 +50,7 @@ def contract_topics() -> list[TopicSpec]:
         TopicSpec(SESSIONS, {"cleanup.policy": "compact,delete", "retention.ms": str(30 * 24 * 3600 * 1000)}),
         *(TopicSpec(t, {"retention.ms": week}) for t in ALERT_TOPICS),
         TopicSpec(OPS_RESOLUTIONS, {"retention.ms": week}),
+        TopicSpec(PORT_OUTAGES, {"retention.ms": week}),
     ]
     dlqs = [TopicSpec(dlq(t.name), {"retention.ms": str(30 * 24 * 3600 * 1000)}) for t in base]
     return base + dlqs

@@ -17,8 +17,8 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 from schemas.bounds import MAX_CONNECTOR_ID, OutOfBounds, check_event
 from schemas.events import ChargerEvent, MeterValues, SampledValue, StatusChange, from_record
-from schemas.records import COST_COMPONENTS, COST_PREFIX, Alert, Feedback, SessionRecord
-from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
+from schemas.records import COST_COMPONENTS, COST_PREFIX, Alert, Feedback, PortOutage, SessionRecord
+from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, PORT_OUTAGES, SESSIONS
 
 Row = tuple[Any, ...]
 R = TypeVar("R")
@@ -283,6 +283,21 @@ ALERTS: Final[TableSpec[Alert]] = TableSpec(
 )
 
 
+PORT_OUTAGES_TABLE: Final[TableSpec[PortOutage]] = TableSpec(
+    "port_outages",
+    (
+        attr("outage_id", "String"),
+        attr("station_id", _LC),
+        Column("connector_id", "UInt16", lambda o: _connector(o.connector_id)),
+        Column("site_id", _LC, _text("site_id")),
+        Column("started_at", _TIME, _time("started_at")),
+        Column("ended_at", f"Nullable({_TIME})", _time("ended_at")),
+        attr("cause", _LC),
+        attr("version", "UInt8"),
+    ),
+)
+
+
 def _one(spec: TableSpec[R], source: R) -> Iterator[tuple[str, Row]]:
     yield spec.table, spec.row(source)
 
@@ -313,6 +328,9 @@ TOPICS: Final[dict[str, TopicMapping]] = {
         topic: TopicMapping("json", lambda d: _one(ALERTS, Alert.from_dict(d)), (ALERTS,))
         for topic in ALERT_TOPICS
     },
+    PORT_OUTAGES: TopicMapping(
+        "json", lambda d: _one(PORT_OUTAGES_TABLE, PortOutage.from_dict(d)), (PORT_OUTAGES_TABLE,)
+    ),
 }
 TABLES: Final[dict[str, TableSpec[Any]]] = {spec.table: spec for m in TOPICS.values() for spec in m.tables}
 COLUMNS: Final[dict[str, tuple[str, ...]]] = {name: tuple(spec.names) for name, spec in TABLES.items()}

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from schemas.events import ChargerEvent
-from schemas.records import Alert, SessionRecord
+from schemas.records import Alert, PortOutage, SessionRecord
 from streams.faults.site_incidents import StationSeen
 from streams.maintenance.state import PortStatus, StationTime
 from streams.policy import Policy
@@ -29,6 +29,7 @@ class BatchOutput:
     stations: list[StationSeen] = field(default_factory=list)
     statuses: list[PortStatus] = field(default_factory=list)
     told: list[StationTime] = field(default_factory=list)
+    outages: list[PortOutage] = field(default_factory=list)
     states: dict[str, StationState] = field(default_factory=dict)  # the stations the batch touched
     replayed: int = 0  # events skipped because their station had already applied them
 
@@ -63,6 +64,7 @@ def process_batch(
         out.rejected += released.rejected
         out.stations += released.stations
         out.statuses += released.statuses
+        out.outages += released.outages
         if released.told is not None:
             out.told.append(released.told)
     for station_id, state in states.items():

@@ -27,6 +27,7 @@ from schemas.events import (
     StatusChange,
     TransactionEvent,
 )
+from schemas.records import PortOutage
 from streams.billing import StationInfo
 from streams.clock import effective_time
 from streams.compact import fields_reduce
@@ -41,6 +42,7 @@ from streams.journal import Pending
 from streams.ledger import Outbox
 from streams.maintenance.state import TELL_EVERY_MS, PortStatus, StationTime
 from streams.policy import Policy
+from streams.uptime import PortUptime, track
 
 CLOCK_SOURCE: Final = "worker-clock"
 """A Heartbeat from this source carries the time of the station's partition to a station that is
@@ -117,6 +119,7 @@ class Output(Outbox):
     stations: list[StationSeen] = field(default_factory=list)  # boots, for the site and model stages
     statuses: list[PortStatus] = field(default_factory=list)  # for the maintenance stage
     told: StationTime | None = None  # the station's time, for the maintenance stage
+    outages: list[PortOutage] = field(default_factory=list)  # for uptime (port.outages)
 
 
 @dataclass(slots=True)
@@ -137,7 +140,8 @@ class StationState:
     duplicates: int = 0
     late_events: int = 0
     faults: StationFaults = field(default_factory=StationFaults)
-    told: int = 0  # the frontier last told to the maintenance stage (last field: older states load)
+    told: int = 0  # the frontier last told to the maintenance stage
+    uptime: PortUptime = field(default_factory=PortUptime)  # (new fields last: older states still load)
 
     def connector(self, connector_id: int) -> ConnectorLog:
         log = self.connectors.get(connector_id)
@@ -155,6 +159,17 @@ class StationState:
 
 def process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
     """Take one event of the station; returns the records and refusals it released."""
+    out = _process(state, ev, policy)
+    _uptime(state, out)
+    return out
+
+
+def _uptime(state: StationState, out: Output) -> None:
+    if out.statuses or out.alerts:
+        track(state.uptime, state.station_id, state.info.site_id, out.statuses, out.alerts, out.outages)
+
+
+def _process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
     out = Output()
     if ev.event_id in state.seen:
         state.duplicates += 1
@@ -264,6 +279,7 @@ def flush(state: StationState, policy: Policy, until: int | None = None) -> Outp
     _release_held(state, _env(state, policy), out)
     _release(state, policy, out, max(state.watermark, until or 0))
     _bills(state, policy, out)
+    _uptime(state, out)
     return out
 
 

@@ -19,6 +19,7 @@ from schemas.topics import (
     CHARGER_EVENTS,
     DRIVER_FEEDBACK,
     OPS_RESOLUTIONS,
+    PORT_OUTAGES,
     SESSIONS,
     dlq,
     faults_by_model,
@@ -50,6 +51,7 @@ class Worker:
     resolutions_dlq: Any
     by_station: Any  # what the maintenance stage hears of each station, keyed by station
     care: Any  # the maintenance stage's table (agents/maintenance.py)
+    outages: Any  # port.outages (streams/uptime.py)
     # station -> (monotonic time of its last event, its partition, its watermark, its last offset),
     # while it holds events; in memory only: after a restart the next event or heartbeat re-arms it.
     waiting: dict[str, tuple[float, int, int, int]] = field(default_factory=dict)
@@ -108,6 +110,7 @@ def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
         resolutions=raw(OPS_RESOLUTIONS),
         resolutions_dlq=raw(dlq(OPS_RESOLUTIONS)),
         by_station=raw(maintenance_by_station(config.worker_id), partitions=config.partitions),
+        outages=raw(PORT_OUTAGES),
         care=app.Table("care", default=None, partitions=config.partitions, key_type=bytes, value_type=bytes),
     )
     sessions.register(worker)

@@ -7,6 +7,7 @@ reason; anything else is a bug, and stops the worker at once (see `_crash`).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -91,12 +92,18 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
         # alerts.idle, their only writer): in the engine's order, before the engine's time below, so a
         # report judged at that time meets each alert as it then was.
         await worker.by_station.send(key=(alert.station_id or "").encode(), value=care_news(alert))
+    for outage in out.outages:
+        await worker.outages.send(key=outage.station_id.encode(), value=_json(outage.to_dict()))
     for told in out.told:
         await worker.by_station.send(key=told.station_id.encode(), value=care_news(told))
     # State last: a crash before this line re-runs the batch (its records are versioned, so the
     # sink keeps one of each), a crash after it cannot lose the batch's records.
     for station_id, state in saves:
         save(station_id, state)
+
+
+def _json(record: dict[str, object]) -> bytes:
+    return json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
 
 
 async def _decode(

@@ -71,7 +71,9 @@ def test_feedback_dispatches_technicians_and_ops_resolve_by_hand(
     )
     reports = [f.record for f in sim.feedback]
     tick = 60_000
-    pure = _final(run(sim.events, clock_every_ms=tick, feedback=reports).alerts)
+    pure_run = run(sim.events, clock_every_ms=tick, feedback=reports)
+    pure = _final(pure_run.alerts)
+    closed = {o["outage_id"]: o for o in pure_run.outages if o["ended_at"] is not None}
     expected = {
         aid: (a["type"], a["status"]) for aid, a in pure.items() if a["type"] == "maintenance_dispatch"
     }
@@ -195,6 +197,27 @@ def test_feedback_dispatches_technicians_and_ops_resolve_by_hand(
         headers = [dict(m.headers() or []) for m in dead]
         assert sorted(h["dlq.stage"] for h in headers) == [b"feedback", b"sink"]
         assert all(b"wire format" in h["dlq.reason"] or b"magic" in h["dlq.reason"] for h in headers), headers
+        # the ports' outages (uptime): every outage the pure run closed is in ClickHouse, closed alike
+        stored_outages = scalar(
+            stack_settings,
+            "SELECT outage_id, toUnixTimestamp64Milli(started_at), toUnixTimestamp64Milli(ended_at) "
+            f"FROM chargestream.port_outages FINAL WHERE station_id LIKE 'SIM-{seed}-%' "
+            "AND ended_at IS NOT NULL",
+        )
+        spans = {
+            oid: (int(s), int(e))
+            for oid, s, e in (ln.split("\t") for ln in (stored_outages or "").splitlines())
+        }
+        assert (
+            closed
+            and {k: (o["started_at"], o["ended_at"]) for k, o in closed.items()}.items() <= spans.items()
+        )
+        worst = scalar(
+            stack_settings,
+            "SELECT min(uptime_pct) FROM chargestream.port_uptime_monthly "
+            f"WHERE station_id LIKE 'SIM-{seed}-%'",
+        )
+        assert 0 < float(worst) < 100
         statuses = Counter(v[1] for v in got.values())
         print(
             f"seed {seed}: {len(expected)} dispatches {dict(statuses)}, "

@@ -22,6 +22,7 @@ class Run:
     sessions: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[ChargerEvent, str]] = field(default_factory=list)
+    outages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def bills(self) -> list[dict[str, Any]]:
@@ -75,6 +76,7 @@ def run(
     def take(released: Output) -> None:
         out.sessions += [r.to_dict() for r in released.sessions]
         out.alerts += [a.to_dict() for a in downstream.take(released)]
+        out.outages += [o.to_dict() for o in released.outages]
 
     next_tick: int | None = None
     for ev in events:
