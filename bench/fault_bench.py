@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from producers.simulator import FleetConfig, IncidentRates
+from producers.simulator.score import RaisedAlert, score
 from producers.simulator.simulation import run as simulate_fleet
-from schemas.events import DAY_MS, HOUR_MS, ChargerEvent
+from producers.simulator.truth import incident_line
+from schemas.events import DAY_MS, ChargerEvent
 from schemas.records import Alert
 from streams.faults import FaultCtx, StationFaults
 from streams.faults import on_event as fault_event
@@ -82,22 +84,6 @@ def whole_engine(
     return time.perf_counter() - t0, alerts, last, markers
 
 
-# What each injected incident type should raise: per member (its station's own alert), and once for the
-# whole incident (the site or model stage's).
-EXPECTED: dict[str, str] = {
-    "connector_fault": "connector_fault",
-    "flapping": "flapping",
-    "site_outage": "station_offline",
-    "site_burst": "connector_fault",
-    "model_cluster": "connector_fault",
-}
-EXPECTED_INCIDENT: dict[str, str] = {
-    "site_outage": "site_outage",
-    "site_burst": "site_fault_burst",
-    "model_cluster": "model_firmware_cluster",
-}
-
-
 def injected(stations: int, days: float, seed: int, policy: Policy) -> dict[str, Any]:
     """Incidents injected by the simulator against the alerts raised: per member of each incident, the
     alert of its type on that station (and connector) opened within the incident, and how long after
@@ -117,60 +103,25 @@ def injected(stations: int, days: float, seed: int, policy: Policy) -> dict[str,
     )
     sim = simulate_fleet(cfg)
     _, alerts, final, _ = whole_engine(sim.events, policy)
-    used: set[str] = set()
-    report: dict[str, Any] = {}
-    for inc in sim.incidents:
-        row = report.setdefault(inc.type, {"incidents": 0, "members": 0, "alerted": 0, "max_delay_min": 0.0})
-        row["incidents"] += 1
-        for m in inc.members:
-            row["members"] += 1
-            kind = "station_fault" if m.connector_id == 0 and inc.type == "site_burst" else EXPECTED[inc.type]
-            hits = [
-                a
-                for a in alerts.values()
-                if a.type == kind
-                and a.station_id == m.station_id
-                and (a.connector_id == m.connector_id or a.connector_id is None or m.connector_id == 0)
-                and m.start <= a.opened_at <= m.end
-                and a.alert_id not in used
-            ]
-            if hits:
-                first = min(hits, key=lambda a: a.opened_at)
-                used.add(first.alert_id)
-                row["alerted"] += 1
-                row["max_delay_min"] = max(
-                    row["max_delay_min"], round((first.updated_at - m.start) / 60_000, 1)
-                )
-        wide = EXPECTED_INCIDENT.get(inc.type)
-        if wide is not None:
-            stations_of = {m.station_id for m in inc.members}
-            found = [
-                a
-                for a in alerts.values()
-                if a.type == wide
-                and a.alert_id not in used
-                and inc.start - HOUR_MS <= a.opened_at <= inc.end
-                and stations_of & {str(x["station_id"]) for x in final[a.alert_id].members}
-            ]
-            row.setdefault("incident_alerted", 0)
-            row.setdefault("incident_max_delay_min", 0.0)
-            if found:
-                first = min(found, key=lambda a: a.opened_at)
-                used.add(first.alert_id)
-                row["incident_alerted"] += 1
-                row["incident_max_delay_min"] = max(
-                    row["incident_max_delay_min"], round((first.updated_at - inc.start) / 60_000, 1)
-                )
-    for row in report.values():
-        row["max_delay_min"] = round(row["max_delay_min"], 1)
+    raised = [
+        RaisedAlert(
+            a.alert_id,
+            a.type,
+            a.station_id,
+            a.connector_id,
+            a.opened_at,
+            a.updated_at,
+            tuple(str(m["station_id"]) for m in final[a.alert_id].members),
+        )
+        for a in alerts.values()
+    ]
+    truth = [incident_line(inc) for inc in sim.incidents]
     folded = sum(1 for a in final.values() if a.parent_id)
-    others = Counter(a.type for a in alerts.values() if a.alert_id not in used)
     return {
         "stations": stations,
         "days": days,
-        "by_incident_type": report,
+        **score(truth, raised).as_dict(),
         "member_alerts_folded_into_an_incident": folded,
-        "other_alerts": dict(others),
     }
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -343,12 +343,24 @@ def demo(
             help="pitfall rates of the fleet: none | moderate | heavy (billing exactness needs none)"
         ),
     ] = "none",
+    incidents: Annotated[
+        str,
+        typer.Option(
+            help="incident rates (faults, flapping, site outages, bursts, model clusters): "
+            "none | moderate | heavy"
+        ),
+    ] = "heavy",
+    feedback: Annotated[bool, typer.Option(help="drivers report what they meet (driver.feedback)")] = True,
 ) -> None:
-    """The whole thing once: up, a simulated fleet, wait for billing, print a summary, down."""
-    from producers.simulator import PRESETS, FleetConfig
+    """The whole thing once: up, a simulated fleet with incidents and driver feedback, wait for billing
+    and alerts, print a summary (billing against the ground truth; incidents injected vs alerted,
+    dispatches, the worst ports by uptime), down."""
+    from producers.simulator import INCIDENT_PRESETS, PRESETS, FeedbackRates, FleetConfig
 
     if pitfalls not in PRESETS:
         raise typer.BadParameter(f"one of {', '.join(PRESETS)}", param_hint="'--pitfalls'")
+    if incidents not in INCIDENT_PRESETS:
+        raise typer.BadParameter(f"one of {', '.join(INCIDENT_PRESETS)}", param_hint="'--incidents'")
     settings = Settings()
     t0 = time.monotonic()
     stack.up(settings, _say)
@@ -358,7 +370,19 @@ def demo(
         start_ms = int(time.time()) // 60 * 60_000
         tag = f"r{start_ms // 60_000 % 1_000_000}"
         cfg = FleetConfig(
-            stations, 2, sessions, 60, seed, start_ms=start_ms, pitfalls=PRESETS[pitfalls], run_tag=tag
+            stations,
+            2,
+            sessions,
+            60,
+            seed,
+            start_ms=start_ms,
+            pitfalls=PRESETS[pitfalls],
+            run_tag=tag,
+            incidents=INCIDENT_PRESETS[incidents],
+            # Most drivers who meet a broken charger say so here: the demo shows dispatches.
+            feedback=FeedbackRates(incident_report=0.8, idle_report=0.8)
+            if feedback
+            else FeedbackRates.none(),
         )
         _n_events, _n_sessions, truth_path = _simulate(settings, cfg)
         lines = [json.loads(ln) for ln in truth_path.read_text().splitlines()]
@@ -379,6 +403,7 @@ def demo(
                     raise SetupError(f"{', '.join(dead)} stopped during the demo; see {settings.logs_dir}")
                 time.sleep(0.5)
         complete = _summary(settings, truths, where)
+        _ops(settings, lines, f"SIM-{seed}{tag}-", f"SITE-{seed}{tag}-")
     finally:
         if not keep_running:
             stack.down(settings, _say)
@@ -386,6 +411,26 @@ def demo(
     if not complete:
         err.print("[red]not every simulated session was billed exactly: see the summary above[/]")
         raise typer.Exit(1)
+
+
+def _ops(settings: Settings, lines: list[dict[str, Any]], stations: str, sites: str) -> None:
+    """Incidents injected vs alerted, dispatches, worst ports, once the alerts stop coming."""
+    from chargestream import ops_summary
+
+    where = ops_summary.fleet_where(stations, sites)
+    with console.status("waiting for the alerts to settle") as st:
+        seen, still, deadline = -1, 0, time.monotonic() + 60
+        while still < 3 and time.monotonic() < deadline:
+            n = ops_summary.alerts_settled(settings, where)
+            still = still + 1 if n == seen else 0
+            seen = n
+            st.update(f"alert states stored: {n}")
+            time.sleep(1)
+    incidents = [ln for ln in lines if ln["kind"] == "incident"]
+    console.print(ops_summary.incidents_table(incidents, ops_summary.raised(settings, where)))
+    console.print(ops_summary.dispatch_line(settings, stations))
+    console.print("worst ports by uptime (month, UTC):")
+    console.print(ops_summary.worst_ports(settings, stations))
 
 
 def _summary(settings: Settings, truths: list[dict[str, object]], where: str) -> bool:

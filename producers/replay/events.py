@@ -159,7 +159,7 @@ def session_events(s: ReplaySession, register_wh: int, meter_interval_s: int) ->
             "Ended",
             tx,
             trigger_reason="EVDeparted",
-            stopped_reason="EVDisconnected",
+            stopped_reason=s.stop_reason or "EVDisconnected",
             id_token_hash=s.user_ref,
             meter_wh=float(final_wh),
             samples=(_register(s.unplugged_at, final_wh, "Transaction.End"),),

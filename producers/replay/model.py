@@ -113,3 +113,4 @@ class ReplaySession:
     max_power_kw: float | None = None
     latitude: float | None = None
     longitude: float | None = None
+    stop_reason: str | None = None  # OCPP 2.0.1 ReasonEnum, where the data says why it ended

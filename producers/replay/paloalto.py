@@ -45,6 +45,23 @@ REQUIRED = (
 )
 
 
+# `Ended By` as OCPP 2.0.1 stop reasons: what ended the session, as the station's back end recorded it.
+# A GFCI trip is a ground fault that ends charging: a fault figure the file holds without any status.
+ENDED_BY: dict[str, str] = {
+    "Plug Out at Vehicle": "EVDisconnected",
+    "Plug Out at Station": "EVDisconnected",
+    "Customer": "Local",
+    "Holster Plugin": "Local",
+    "CPS Server": "Remote",
+    "Final GFCI Tripped": "GroundFault",
+    "Plug Removed While Rebooting": "Reboot",
+    "Outlet Unreachable": "PowerLoss",
+    "Door Open": "Other",
+    "Door": "Other",
+    "Door Closed": "Other",
+}
+
+
 def _coordinate(text: str | None) -> float | None:
     try:
         return float(text) if text else None
@@ -97,6 +114,7 @@ def parse_row(record: dict[str, str], row: int, defects: Defects) -> ReplaySessi
         station_model=(record.get("Port Type") or "").strip() or None,
         latitude=_coordinate(record.get("Latitude")),
         longitude=_coordinate(record.get("Longitude")),
+        stop_reason=ENDED_BY.get((record.get("Ended By") or "").strip()),
     )
 
 

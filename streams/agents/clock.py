@@ -17,7 +17,9 @@ def register(worker: Worker) -> None:
     async def advance_silent_stations() -> None:
         for station_id, (partition, due) in list(worker.fault_due.items()):
             now = worker.partition_time.get(partition, 0)
-            if now < due:
+            # The sessions agent runs while this awaits a send: it may have re-armed or dropped the
+            # station's timer since the snapshot (an unguarded del raised KeyError and stopped the app).
+            if now < due or worker.fault_due.get(station_id) != (partition, due):
                 continue
             del worker.fault_due[station_id]  # re-armed when the marker's batch is processed
             marker = clock_marker(station_id, now)

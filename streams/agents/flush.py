@@ -15,8 +15,10 @@ def register(worker: Worker) -> None:
     @worker.app.timer(interval=worker.config.flush_check_s)  # type: ignore[untyped-decorator]
     async def flush_silent_stations() -> None:
         now = time.monotonic()
-        for station_id, (seen, partition, watermark, offset) in list(worker.waiting.items()):
-            if now - seen < worker.config.station_flush_s:
+        for station_id, entry in list(worker.waiting.items()):
+            seen, partition, watermark, offset = entry
+            # Changed while this timer awaited a send (the sessions agent runs meanwhile): not due now.
+            if now - seen < worker.config.station_flush_s or worker.waiting.get(station_id) != entry:
                 continue
             del worker.waiting[station_id]
             marker = ChargerEvent(

@@ -18,6 +18,7 @@ from chargestream.resolve import ResolveError, current, resolve
 from chargestream.settings import Settings
 from producers.publisher import EventPublisher
 from producers.simulator import FeedbackRates, FleetConfig, IncidentRates
+from producers.simulator.simulation import Simulation
 from producers.simulator.simulation import run as simulate_fleet
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, Heartbeat, Payload, StationBoot
@@ -56,19 +57,26 @@ def test_feedback_dispatches_technicians_and_ops_resolve_by_hand(
     stack_settings: Settings, unique: str
 ) -> None:
     seed = int(os.environ.get("CHARGESTREAM_TEST_SEED") or int(unique, 16) % 1_000_000)
-    sim = simulate_fleet(
-        FleetConfig(
-            stations=6,
-            connectors_per_station=2,
-            sessions_per_connector=None,
-            hours=72,
-            meter_interval_s=900,
-            heartbeat_interval_s=1800,
-            seed=seed,
-            incidents=IncidentRates.only(connector_fault=0.6, flapping=0.2),
-            feedback=FeedbackRates(incident_report=0.8, idle_report=0.8),
+
+    def fleet(seed: int) -> Simulation:
+        return simulate_fleet(
+            FleetConfig(
+                stations=6,
+                connectors_per_station=2,
+                sessions_per_connector=None,
+                hours=72,
+                meter_interval_s=900,
+                heartbeat_interval_s=1800,
+                seed=seed,
+                incidents=IncidentRates.only(connector_fault=0.6, flapping=0.2),
+                feedback=FeedbackRates(incident_report=0.8, idle_report=0.8),
+            )
         )
-    )
+
+    sim = fleet(seed)
+    while not any(f.truth.cause == "incident" for f in sim.feedback):  # a fleet whose drivers met a fault
+        seed += 1
+        sim = fleet(seed)
     reports = [f.record for f in sim.feedback]
     tick = 60_000
     pure_run = run(sim.events, clock_every_ms=tick, feedback=reports)
