@@ -54,9 +54,15 @@ def test_every_fault_report_is_in_one_dispatch_whatever_arrives_first(seed: int)
 
     assert shape(_final(ahead, "maintenance_dispatch")) == shape(dispatches)
     in_dispatch = Counter(r["feedback_id"] for a in dispatches.values() for r in a["details"]["reports"])
-    of_faults = [f.truth for f in sim.feedback if f.truth.cause == "incident"]
-    assert of_faults, "the drivers reported the fleet's faults"
-    assert [f.feedback_id for f in of_faults if in_dispatch[f.feedback_id] != 1] == []
+    spans = {i.incident_id: (i.start, i.end) for i in sim.incidents}
+    during = [  # reports made while their fault lasted (one made after meets no open alert)
+        f.truth.feedback_id
+        for f in sim.feedback
+        if f.truth.cause == "incident"
+        and spans[f.truth.incident_id or ""][0] <= f.truth.submitted_at < spans[f.truth.incident_id or ""][1]
+    ]
+    assert during, "the drivers reported the fleet's faults"
+    assert [f for f in during if in_dispatch[f] != 1] == []
     idle_reports = {f.truth.feedback_id for f in sim.feedback if f.truth.category == "blocked-by-idle-car"}
     assert not idle_reports & set(in_dispatch)
     # every dispatch says where, why and what drivers said; versions rise by one
