@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from schemas.events import ChargerEvent
 from schemas.records import Alert, PortOutage, SessionRecord
 from streams.faults.site_incidents import StationSeen
-from streams.maintenance.state import PortStatus, StationTime
+from streams.maintenance.stage import EngineNews, engine_news
 from streams.policy import Policy
 from streams.station import StationState, process
 
@@ -27,8 +27,7 @@ class BatchOutput:
     alerts: list[Alert] = field(default_factory=list)
     rejected: list[tuple[ChargerEvent, str]] = field(default_factory=list)
     stations: list[StationSeen] = field(default_factory=list)
-    statuses: list[PortStatus] = field(default_factory=list)
-    told: list[StationTime] = field(default_factory=list)
+    care: list[EngineNews] = field(default_factory=list)  # for the maintenance stage, in engine order
     outages: list[PortOutage] = field(default_factory=list)
     states: dict[str, StationState] = field(default_factory=dict)  # the stations the batch touched
     replayed: int = 0  # events skipped because their station had already applied them
@@ -63,10 +62,8 @@ def process_batch(
         out.alerts += released.alerts
         out.rejected += released.rejected
         out.stations += released.stations
-        out.statuses += released.statuses
         out.outages += released.outages
-        if released.told is not None:
-            out.told.append(released.told)
+        out.care += engine_news(released.sessions, released.statuses, released.alerts, released.told)
     for station_id, state in states.items():
         save(station_id, state)
     return out

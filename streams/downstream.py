@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from schemas.records import Alert, Feedback, Resolution
 from streams.faults.incidents import SITE_TYPES, Incidents
 from streams.faults.rules import FaultRules
-from streams.maintenance.stage import Maintenance
+from streams.maintenance.stage import Maintenance, engine_news
 from streams.station import Output
 
 
@@ -29,17 +29,12 @@ class Downstream:
         out: list[Alert] = []
         for seen in released.stations:
             self.incidents.station(seen)
-        for rec in released.sessions:
-            out += self.maintenance.session(rec)
-        for status in released.statuses:
-            out += self.maintenance.status(status)
         for alert in released.alerts:
             if alert.type in SITE_TYPES:
                 out += self.incidents.alert(alert)
-            # every station alert to the maintenance stage as the engine made it (idle ones it relays)
-            out += self.maintenance.alert(alert)
-        if released.told is not None:
-            out += self.maintenance.time(released.told)
+        # every station alert to the maintenance stage as the engine made it (idle ones it relays)
+        for news in engine_news(released.sessions, released.statuses, released.alerts, released.told):
+            out += self.maintenance.hear(news)
         return out
 
     def feedback(self, fb: Feedback) -> list[Alert]:

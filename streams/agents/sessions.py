@@ -24,7 +24,6 @@ from streams.agents.care_news import care_news
 from streams.agents.fault_news import alert_news, station_news
 from streams.batch import process_batch
 from streams.faults.incidents import SITE_TYPES, site_key
-from streams.maintenance.stage import outcome_of
 from streams.station import StationState, next_fault_due
 from streams.station_table import StationTable
 from streams.worker import Worker
@@ -77,25 +76,19 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
         await worker.sessions.send(
             key=rec.session_id.encode(), value=worker.codec.encode(SESSIONS, rec.to_dict())
         )
-        outcome = outcome_of(rec)
-        if outcome is not None:
-            await worker.by_station.send(key=rec.station_id.encode(), value=care_news(outcome))
-    for status in out.statuses:
-        await worker.by_station.send(key=status.station_id.encode(), value=care_news(status))
     for seen in out.stations:
         await worker.by_site.send(key=seen.site_id.encode(), value=station_news(seen))
     for alert in out.alerts:
         if alert.type in SITE_TYPES:  # through the site stage, the only writer of alerts.faults
             key = site_key(alert.site_id, alert.station_id or "")
             await worker.by_site.send(key=key.encode(), value=alert_news(alert))
-        # Every station alert to the maintenance stage too, straight (idle ones it relays to
-        # alerts.idle, their only writer): in the engine's order, before the engine's time below, so a
-        # report judged at that time meets each alert as it then was.
-        await worker.by_station.send(key=(alert.station_id or "").encode(), value=care_news(alert))
     for outage in out.outages:
         await worker.outages.send(key=outage.station_id.encode(), value=_json(outage.to_dict()))
-    for told in out.told:
-        await worker.by_station.send(key=told.station_id.encode(), value=care_news(told))
+    # The maintenance stage hears bills, statuses, every station alert (idle ones it relays to
+    # alerts.idle, their only writer) and the engine's time in the engine's order, event by event: a
+    # report judged at some time meets each alert as it then was.
+    for news in out.care:
+        await worker.by_station.send(key=(news.station_id or "").encode(), value=care_news(news))
     # State last: a crash before this line re-runs the batch (its records are versioned, so the
     # sink keeps one of each), a crash after it cannot lose the batch's records.
     for station_id, state in saves:

@@ -19,6 +19,26 @@ from streams.maintenance.dispatch import (
 )
 from streams.maintenance.state import PortStatus, SessionOutcome, StationCare, StationTime
 
+EngineNews = SessionOutcome | PortStatus | Alert | StationTime
+
+
+def engine_news(
+    sessions: list[SessionRecord], statuses: list[PortStatus], alerts: list[Alert], told: StationTime | None
+) -> list[EngineNews]:
+    """What one step of the station engine tells the stage, in the order it must hear it: what happened
+    (bills, statuses, alerts), then the time up to which that is all. A batch keeps each step's order:
+    the engine's time of a later event must not overtake the alert of an earlier one."""
+    out: list[EngineNews] = []
+    for rec in sessions:
+        outcome = outcome_of(rec)
+        if outcome is not None:
+            out.append(outcome)
+    out += statuses
+    out += alerts
+    if told is not None:
+        out.append(told)
+    return out
+
 
 def outcome_of(rec: SessionRecord) -> SessionOutcome | None:
     """What the stage needs of a session record: bills say whether energy flowed, a credit withdraws
@@ -70,6 +90,16 @@ class Maintenance:
     def time(self, told: StationTime) -> list[Alert]:
         st = self.care(told.station_id)
         return on_time(st, told, self.rules_for(st.site_id))
+
+    def hear(self, news: EngineNews) -> list[Alert]:
+        if isinstance(news, SessionOutcome):
+            st = self.care(news.station_id)
+            return on_session(st, news, self.rules_for(st.site_id))
+        if isinstance(news, PortStatus):
+            return self.status(news)
+        if isinstance(news, StationTime):
+            return self.time(news)
+        return self.alert(news)
 
     def resolution(self, res: Resolution) -> list[Alert]:
         return on_resolution(self.care(res.station_id), res)

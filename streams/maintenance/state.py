@@ -86,6 +86,10 @@ KEEP_MS: Final = 7 * DAY_MS
 technician's context (the last good session, the failures since) are shorter; state stays bounded."""
 
 
+SESSIONS_KEPT_MS: Final = 2 * DAY_MS
+SESSIONS_KEPT: Final = 48
+
+
 def report_time(fb: Feedback) -> int:
     """When a report was made: as submitted, but never after the gateway received it (a phone's
     clock can be anywhere)."""
@@ -124,8 +128,13 @@ def tick(st: StationCare, at: int) -> None:
     for aid, relay in list(st.idle.items()):
         if relay.last.resolved_at is not None and relay.last.resolved_at < horizon:
             del st.idle[aid]
+    # Sessions: the stage saves this state on every news item, and a busy station has hundreds a week;
+    # a cure is a session after a report (at most a window or two old), the context the last good one
+    # and the failures since. Keep SESSIONS_KEPT_MS of them, at most SESSIONS_KEPT, and the last good.
     good = [s for s in st.sessions.values() if s.delivered]
     newest_good = max(good, key=lambda s: (s.plugged_in_at, s.session_id)).session_id if good else None
-    for sid, s in list(st.sessions.items()):
-        if s.ended_at < horizon and sid != newest_good:
+    recent = sorted(st.sessions.values(), key=lambda s: (s.plugged_in_at, s.session_id))[-SESSIONS_KEPT:]
+    keep = {s.session_id for s in recent if s.ended_at >= at - SESSIONS_KEPT_MS} | {newest_good}
+    for sid in list(st.sessions):
+        if sid not in keep:
             del st.sessions[sid]
