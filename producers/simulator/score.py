@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from producers.simulator.simulation import Simulation
 from schemas.events import HOUR_MS, MINUTE_MS
 
 MEMBER_ALERT: Final[dict[str, str]] = {
@@ -62,6 +63,19 @@ class Score:
             "by_incident_type": {k: vars(v) for k, v in self.by_type.items()},
             "other_alerts": dict(self.other_alerts),
         }
+
+
+def reports_during(sim: Simulation) -> list[str]:
+    """The ids of driver reports of an injected fault made while it lasted: each should be in a
+    dispatch (one made after meets no open alert, and alone it sends nobody)."""
+    spans = {i.incident_id: (i.start, i.end) for i in sim.incidents}
+    return [
+        f.truth.feedback_id
+        for f in sim.feedback
+        if f.truth.cause == "incident"
+        and f.truth.incident_id in spans
+        and spans[f.truth.incident_id][0] <= f.truth.submitted_at < spans[f.truth.incident_id][1]
+    ]
 
 
 def score(incidents: list[dict[str, Any]], alerts: list[RaisedAlert]) -> Score:

@@ -9,8 +9,9 @@ from typing import Any
 
 from schemas.records import Alert, Feedback, Resolution
 from streams.maintenance import PortStatus, SessionOutcome, StationTime
+from streams.maintenance.stage import StageNews
 
-CareNews = Feedback | Alert | SessionOutcome | PortStatus | StationTime | Resolution
+CareNews = StageNews
 _KINDS: dict[type[Any], str] = {
     Feedback: "feedback",
     Alert: "alert",

@@ -9,19 +9,16 @@ cannot be read goes to `driver.feedback.dlq` with the reason.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
 import faust
 
-from schemas.dlq import dlq_headers
 from schemas.errors import RecordError
 from schemas.records import Feedback
 from schemas.topics import DRIVER_FEEDBACK
 from streams.agents.care_news import care_news
+from streams.agents.dead_letters import dead_letter
 from streams.worker import Worker
-
-log = logging.getLogger(__name__)
 
 
 def register(worker: Worker) -> None:
@@ -32,12 +29,7 @@ def register(worker: Worker) -> None:
             try:
                 fb = Feedback.from_dict(worker.codec.decode(DRIVER_FEEDBACK, msg.value or b""))
             except RecordError as exc:
-                log.warning("driver.feedback[%d]@%d to DLQ: %s", msg.partition, msg.offset, exc)
-                await worker.feedback_dlq.send(
-                    key=msg.key,
-                    value=msg.value,
-                    headers=dlq_headers(str(exc), msg.topic, msg.partition, msg.offset, "feedback"),
-                )
+                await dead_letter(worker.feedback_dlq, event, str(exc), "feedback")
                 yield None
                 continue
             await worker.by_station.send(key=fb.station_id.encode(), value=care_news(fb))

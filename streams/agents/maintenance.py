@@ -12,22 +12,11 @@ from collections.abc import AsyncIterator
 
 import faust
 
-from schemas.records import Alert, Feedback, Resolution
 from schemas.topics import alert_topic
-from streams.agents.care_news import CareNews, read_care_news
+from streams.agents.care_news import read_care_news
 from streams.agents.fault_news import alert_json, dump_stage, load_stage
-from streams.maintenance import (
-    PortStatus,
-    StationCare,
-    StationTime,
-    on_alert,
-    on_feedback,
-    on_resolution,
-    on_session,
-    on_status,
-    on_time,
-)
-from streams.policy import Policy
+from streams.maintenance import StationCare
+from streams.maintenance.stage import apply
 from streams.worker import Worker
 
 
@@ -37,23 +26,8 @@ def register(worker: Worker) -> None:
         async for key, value in stream.items():
             raw_key = bytes(key or b"")
             state = load_stage(worker.care.get(raw_key)) or StationCare(raw_key.decode())
-            for alert in apply(state, read_care_news(value), worker.policy):
+            for alert in apply(state, read_care_news(value), worker.policy.fault_rules_for):
                 topic = worker.alerts[alert_topic(alert.type)]
                 await topic.send(key=raw_key, value=alert_json(alert))
             worker.care[raw_key] = dump_stage(state)
             yield None
-
-
-def apply(state: StationCare, news: CareNews, policy: Policy) -> list[Alert]:
-    rules = policy.fault_rules_for(state.site_id)
-    if isinstance(news, Feedback):
-        return on_feedback(state, news, rules)
-    if isinstance(news, Alert):
-        return on_alert(state, news, policy.fault_rules_for(news.site_id))
-    if isinstance(news, Resolution):
-        return on_resolution(state, news)
-    if isinstance(news, PortStatus):
-        return on_status(state, news, rules)
-    if isinstance(news, StationTime):
-        return on_time(state, news, rules)
-    return on_session(state, news, rules)

@@ -5,18 +5,15 @@ A message that is not a resolution goes to `ops.resolutions.dlq` with the reason
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 
 import faust
 
-from schemas.dlq import dlq_headers
 from schemas.errors import RecordError
 from schemas.records import Resolution
 from streams.agents.care_news import care_news
+from streams.agents.dead_letters import dead_letter
 from streams.worker import Worker
-
-log = logging.getLogger(__name__)
 
 
 def read_resolution(raw: bytes) -> Resolution:
@@ -37,12 +34,7 @@ def register(worker: Worker) -> None:
             try:
                 res = read_resolution(msg.value or b"")
             except RecordError as exc:
-                log.warning("ops.resolutions[%d]@%d to DLQ: %s", msg.partition, msg.offset, exc)
-                await worker.resolutions_dlq.send(
-                    key=msg.key,
-                    value=msg.value,
-                    headers=dlq_headers(str(exc), msg.topic, msg.partition, msg.offset, "resolutions"),
-                )
+                await dead_letter(worker.resolutions_dlq, event, str(exc), "resolutions")
                 yield None
                 continue
             await worker.by_station.send(key=res.station_id.encode(), value=care_news(res))

@@ -21,6 +21,7 @@ from schemas.errors import RecordError
 from schemas.events import GATEWAY_CLOCK_SOURCE, ChargerEvent, from_record, to_record
 from schemas.topics import CHARGER_EVENTS, SESSIONS
 from streams.agents.care_news import care_news
+from streams.agents.dead_letters import dead_letter
 from streams.agents.fault_news import alert_news, station_news
 from streams.batch import process_batch
 from streams.faults.incidents import SITE_TYPES, site_key
@@ -111,7 +112,7 @@ async def _decode(
         try:
             ev = from_record(worker.codec.decode(CHARGER_EVENTS, msg.value or b""))
         except RecordError as exc:
-            await _dead_letter(worker, event, str(exc))
+            await dead_letter(worker.events_dlq, event, str(exc), "sessions")
             continue
         if ev.source == GATEWAY_CLOCK_SOURCE:  # the gateway's clock: the partition's time, no station's
             if ev.station_time > worker.partition_time.get(msg.partition, 0):
@@ -124,23 +125,13 @@ async def _decode(
     return decoded, offsets, last_of, by_id
 
 
-async def _dead_letter(worker: Worker, event: EventT[bytes], reason: str) -> None:
-    msg = event.message
-    log.warning("charger.events[%d]@%d to DLQ: %s", msg.partition, msg.offset, reason)
-    await worker.events_dlq.send(
-        key=msg.key,
-        value=msg.value,
-        headers=dlq_headers(reason, msg.topic, msg.partition, msg.offset, "sessions"),
-    )
-
-
 async def _refuse(
     worker: Worker, ev: ChargerEvent, reason: str, source: EventT[bytes] | None, of_station: EventT[bytes]
 ) -> None:
     """An event the engine refused: to the DLQ with the reason, as it came in when it is in this
     batch, else (held from an earlier batch) in its canonical encoding."""
     if source is not None:
-        await _dead_letter(worker, source, reason)
+        await dead_letter(worker.events_dlq, source, reason, "sessions")
         return
     msg = of_station.message
     log.warning("%s: event %s to DLQ: %s", ev.station_id, ev.event_id, reason)

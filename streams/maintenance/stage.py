@@ -57,6 +57,26 @@ def outcome_of(rec: SessionRecord) -> SessionOutcome | None:
     )
 
 
+StageNews = EngineNews | Feedback | Resolution
+"""Everything the stage hears of a station: the engine's news, driver reports, ops' resolutions."""
+
+
+def apply(st: StationCare, news: StageNews, rules_for: Callable[[str | None], FaultRules]) -> list[Alert]:
+    """One news item of the station through its rules (the worker's agent and `Maintenance` alike)."""
+    if isinstance(news, Alert):
+        return on_alert(st, news, rules_for(news.site_id))
+    if isinstance(news, Resolution):
+        return on_resolution(st, news)
+    rules = rules_for(st.site_id)
+    if isinstance(news, Feedback):
+        return on_feedback(st, news, rules)
+    if isinstance(news, PortStatus):
+        return on_status(st, news, rules)
+    if isinstance(news, StationTime):
+        return on_time(st, news, rules)
+    return on_session(st, news, rules)
+
+
 @dataclass
 class Maintenance:
     rules_for: Callable[[str | None], FaultRules]
@@ -67,39 +87,26 @@ class Maintenance:
             self.stations[station_id] = StationCare(station_id)
         return self.stations[station_id]
 
+    def hear(self, news: StageNews) -> list[Alert]:
+        if not news.station_id:
+            return []  # a site or model incident: no station to look after
+        return apply(self.care(news.station_id), news, self.rules_for)
+
     def feedback(self, fb: Feedback) -> list[Alert]:
-        st = self.care(fb.station_id)
-        return on_feedback(st, fb, self.rules_for(st.site_id))
+        return self.hear(fb)
 
     def alert(self, alert: Alert) -> list[Alert]:
-        if not alert.station_id:
-            return []
-        return on_alert(self.care(alert.station_id), alert, self.rules_for(alert.site_id))
+        return self.hear(alert)
 
     def session(self, rec: SessionRecord) -> list[Alert]:
         outcome = outcome_of(rec)
-        if outcome is None:
-            return []
-        st = self.care(rec.station_id)
-        return on_session(st, outcome, self.rules_for(st.site_id))
+        return [] if outcome is None else self.hear(outcome)
 
     def status(self, status: PortStatus) -> list[Alert]:
-        st = self.care(status.station_id)
-        return on_status(st, status, self.rules_for(st.site_id))
+        return self.hear(status)
 
     def time(self, told: StationTime) -> list[Alert]:
-        st = self.care(told.station_id)
-        return on_time(st, told, self.rules_for(st.site_id))
-
-    def hear(self, news: EngineNews) -> list[Alert]:
-        if isinstance(news, SessionOutcome):
-            st = self.care(news.station_id)
-            return on_session(st, news, self.rules_for(st.site_id))
-        if isinstance(news, PortStatus):
-            return self.status(news)
-        if isinstance(news, StationTime):
-            return self.time(news)
-        return self.alert(news)
+        return self.hear(told)
 
     def resolution(self, res: Resolution) -> list[Alert]:
-        return on_resolution(self.care(res.station_id), res)
+        return self.hear(res)

@@ -18,6 +18,7 @@ from producers.gateway.server import serve
 from producers.simulator import FeedbackRates, FleetConfig, IncidentRates
 from producers.simulator.identity import ID_TOKEN_KEY
 from producers.simulator.ocpp_output import OcppStats, run_via_ocpp
+from producers.simulator.score import reports_during
 from producers.simulator.simulation import Simulation
 from producers.simulator.simulation import run as simulate_fleet
 from schemas.codec import EmbeddedCodec
@@ -39,18 +40,6 @@ def _dispatches(alerts: list[dict[str, Any]]) -> dict[str, tuple[bool, tuple[str
     return {
         k: (a["status"], tuple(r["feedback_id"] for r in a["details"]["reports"])) for k, a in final.items()
     }
-
-
-def _during(sim: Simulation) -> list[str]:
-    """The reports of an injected fault made while it lasted (one made after meets no open alert, and
-    alone it is not enough to send anyone)."""
-    spans = {i.incident_id: (i.start, i.end) for i in sim.incidents}
-    return [
-        f.truth.feedback_id
-        for f in sim.feedback
-        if f.truth.cause == "incident"
-        and spans[f.truth.incident_id or ""][0] <= f.truth.submitted_at < spans[f.truth.incident_id or ""][1]
-    ]
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
@@ -78,7 +67,7 @@ def test_feedback_through_the_gateway_dispatches_as_the_simulator_says(
     start_ms = (time.time_ns() // 1_000_000 // 60_000 - 25 * 60) * 60_000
     seed = int(unique, 16) % 1_000_000 + (0 if version == "1.6" else 1)
     sim = fleet(seed)
-    while not _during(sim):  # drivers who met a fault and said so while it lasted
+    while not reports_during(sim):  # drivers who met a fault and said so while it lasted
         seed += 2
         sim = fleet(seed)
     port = free_port()
@@ -113,7 +102,7 @@ def test_feedback_through_the_gateway_dispatches_as_the_simulator_says(
     # reports in none. (The dispatches themselves may group reports differently from the simulator's
     # own records: through the gateway the stations' connections carry the gateway's clock.)
     in_dispatch = Counter(r for _, reports in got.values() for r in reports)
-    assert [f for f in _during(sim) if in_dispatch[f] != 1] == [], (seed, got, expected)
+    assert [f for f in reports_during(sim) if in_dispatch[f] != 1] == [], (seed, got, expected)
     idle = {f.truth.feedback_id for f in sim.feedback if f.truth.category == "blocked-by-idle-car"}
     assert not idle & set(in_dispatch)
     assert len(got) >= 1 and {k for k, (done, _) in got.items() if done} <= set(got)

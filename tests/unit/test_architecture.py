@@ -28,6 +28,7 @@ SHELL = {
     "streams/agents/feedback.py",
     "streams/agents/resolutions.py",
     "streams/agents/maintenance.py",
+    "streams/agents/dead_letters.py",
 }
 FRAMEWORKS = ("faust", "confluent_kafka", "aiokafka", "clickhouse_connect", "chdb", "mode")
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from producers.simulator import FeedbackRates, FleetConfig, IncidentRates
+from producers.simulator.score import reports_during
 from producers.simulator.simulation import Simulation
 from producers.simulator.simulation import run as simulate_fleet
 from tests.unit.session_harness import run
@@ -54,13 +55,7 @@ def test_every_fault_report_is_in_one_dispatch_whatever_arrives_first(seed: int)
 
     assert shape(_final(ahead, "maintenance_dispatch")) == shape(dispatches)
     in_dispatch = Counter(r["feedback_id"] for a in dispatches.values() for r in a["details"]["reports"])
-    spans = {i.incident_id: (i.start, i.end) for i in sim.incidents}
-    during = [  # reports made while their fault lasted (one made after meets no open alert)
-        f.truth.feedback_id
-        for f in sim.feedback
-        if f.truth.cause == "incident"
-        and spans[f.truth.incident_id or ""][0] <= f.truth.submitted_at < spans[f.truth.incident_id or ""][1]
-    ]
+    during = reports_during(sim)
     assert during, "the drivers reported the fleet's faults"
     assert [f for f in during if in_dispatch[f] != 1] == []
     idle_reports = {f.truth.feedback_id for f in sim.feedback if f.truth.category == "blocked-by-idle-car"}
