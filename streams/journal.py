@@ -157,6 +157,13 @@ class Journal:
                 return True
         return _insert(self.tail, key, item)
 
+    def holds(self, key: Key) -> bool:
+        """Whether an event with this key is held (a re-send of it would be a duplicate)."""
+        for c in self.chunks:
+            if key <= c.last:
+                return _holds(c.entries(self.fetch), key)
+        return _holds(self.tail, key)
+
     def drop_through(self, key: Key) -> None:
         """Forget every event up to and including ``key``."""
         while self.chunks and self.chunks[0].last <= key:
@@ -192,6 +199,11 @@ def _entry(item: Pending) -> Entry:
 def _pending(entry: Entry) -> Pending:
     (at, rank, event_id), (clock_flag, event) = entry
     return Pending(at, rank, event_id, from_tuple(event_id, event), clock_flag)  # type: ignore[arg-type]
+
+
+def _holds(entries: list[Entry], key: Key) -> bool:
+    j = bisect_left(entries, key, key=_entry_key)
+    return j < len(entries) and entries[j][0] == key
 
 
 def _insert(entries: list[Entry], key: Key, item: Pending) -> bool:

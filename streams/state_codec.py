@@ -40,8 +40,15 @@ def load_state(data: bytes) -> StationState:
     return state
 
 
+CHUNK_MARK: Final = "#journal#"
+
+
 def chunk_key(station_id: str, connector_id: int, ref: str) -> str:
-    return f"{station_id}#journal#{connector_id}#{ref}"
+    return f"{station_id}{CHUNK_MARK}{connector_id}#{ref}"
+
+
+def is_chunk_key(key: str) -> bool:
+    return CHUNK_MARK in key
 
 
 def split_state(state: StationState) -> tuple[bytes, dict[str, bytes], list[str]]:

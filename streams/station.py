@@ -30,6 +30,7 @@ from schemas.events import (
 from schemas.records import PortOutage
 from streams.billing import StationInfo
 from streams.clock import effective_time
+from streams.clock_steps import STEPPED_BACK, SessionEdge, retime
 from streams.compact import fields_reduce
 from streams.connector import DUPLICATE, ConnectorLog, Env, advance, deliver, settle
 from streams.faults import FaultCtx, StationFaults, next_due
@@ -142,6 +143,8 @@ class StationState:
     faults: StationFaults = field(default_factory=StationFaults)
     told: int = 0  # the frontier last told to the maintenance stage
     uptime: PortUptime = field(default_factory=PortUptime)  # (new fields last: older states still load)
+    partition: int = -1  # the source partition, set by the shell: it re-arms the timers after a restart
+    edges: dict[int, SessionEdge] = field(default_factory=dict)  # per connector, see clock_steps.py
 
     def connector(self, connector_id: int) -> ConnectorLog:
         log = self.connectors.get(connector_id)
@@ -182,6 +185,18 @@ def _process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
         del state.seen[next(iter(state.seen))]
     at, clock_flag = effective_time(ev.station_time, ev.received_at)
     p = ev.payload
+    if ev.connector_id > 0 and isinstance(p, StatusChange | TransactionEvent | MeterValues):
+        edge = state.edges.get(ev.connector_id) or state.edges.setdefault(ev.connector_id, SessionEdge())
+        log = state.connectors.get(ev.connector_id)
+
+        def resent(t: int) -> bool:
+            key = (t, rank(ev), ev.event_id)
+            return log is not None and (
+                (log.base is not None and key <= log.base.key) or log.journal.holds(key)
+            )
+
+        if (moved := retime(edge, ev, at, at < state.frontier, resent)) is not None:
+            at, clock_flag = moved, clock_flag or STEPPED_BACK
     if ev.source == CLOCK_SOURCE:  # silent for a while: its buffer first, as a flush marker would
         _release_held(state, _env(state, policy), out)
         _release(state, policy, out, state.watermark)

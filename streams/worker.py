@@ -53,7 +53,7 @@ class Worker:
     care: Any  # the maintenance stage's table (agents/maintenance.py)
     outages: Any  # port.outages (streams/uptime.py)
     # station -> (monotonic time of its last event, its partition, its watermark, its last offset),
-    # while it holds events; in memory only: after a restart the next event or heartbeat re-arms it.
+    # while it holds events; in memory, re-armed from the stored states after a restart (timers.py).
     waiting: dict[str, tuple[float, int, int, int]] = field(default_factory=dict)
     # The fault clock (agents/clock.py), in memory like `waiting`: per partition the newest event
     # time of its stations, per station its partition and when its next fault timer is due.
@@ -62,7 +62,17 @@ class Worker:
 
 
 def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
-    from streams.agents import clock, feedback, flush, maintenance, models, resolutions, sessions, sites
+    from streams.agents import (
+        clock,
+        feedback,
+        flush,
+        maintenance,
+        models,
+        resolutions,
+        sessions,
+        sites,
+        timers,
+    )
 
     app = faust.App(
         config.worker_id,
@@ -121,6 +131,7 @@ def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:
     maintenance.register(worker)
     flush.register(worker)
     clock.register(worker)
+    timers.register(worker)
     _register_readiness(worker)
     return worker
 

@@ -23,9 +23,10 @@ from schemas.topics import CHARGER_EVENTS, SESSIONS
 from streams.agents.care_news import care_news
 from streams.agents.dead_letters import dead_letter
 from streams.agents.fault_news import alert_news, station_news
+from streams.agents.timers import arm
 from streams.batch import process_batch
 from streams.faults.incidents import SITE_TYPES, site_key
-from streams.station import StationState, next_fault_due
+from streams.station import StationState
 from streams.station_table import StationTable
 from streams.worker import Worker
 
@@ -58,18 +59,8 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
     now = time.monotonic()
     for station_id in out.touched:
         state = out.states[station_id]
-        partition = last_of[station_id].message.partition
-        if state.watermark > worker.partition_time.get(partition, 0):
-            worker.partition_time[partition] = state.watermark
-        due = next_fault_due(state, worker.policy)
-        if due is None:
-            worker.fault_due.pop(station_id, None)
-        else:
-            worker.fault_due[station_id] = (partition, due)
-        if state.waiting:
-            worker.waiting[station_id] = (now, partition, state.watermark, state.offset)
-        else:
-            worker.waiting.pop(station_id, None)
+        state.partition = last_of[station_id].message.partition
+        arm(worker, state, state.partition, now)
     for ev, reason in out.rejected:
         await _refuse(worker, ev, reason, by_id.get(ev.event_id), last_of[ev.station_id])
     # The codec edge: typed records become their wire form here and nowhere else.

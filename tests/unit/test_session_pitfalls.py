@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.events import HOUR_MS, ChargerEvent, MeterValues, StatusChange, TransactionEvent
+from schemas.events import HOUR_MS, ChargerEvent, Heartbeat, MeterValues, StatusChange, TransactionEvent
 from streams.policy import Policy
 from tests.unit.session_harness import MIN, T0, Station, run, wh
 
@@ -228,6 +228,62 @@ def test_11_clock_faults_use_the_receive_time_and_are_flagged() -> None:
     assert bill["energy_wh"] == 3_000
     assert {"clock_unset", "clock_ahead"} <= set(bill["quality_flags"])
     assert bill["unplugged_at"] == T0 + 12.5 * MIN  # one bad clock does not move the session
+
+
+def _set_back(
+    s: Station, tx: str, received: float, back: float, start_wh: float, rises: list[int]
+) -> list[ChargerEvent]:
+    """A session whose station clock runs ``back`` minutes behind receipt (set back since the last)."""
+    evs = _charge(s, tx, received - back, start_wh, rises) + _finish(
+        s, tx, received - back + 5 * len(rises) + 2, start_wh + rises[-1]
+    )
+    return [
+        ChargerEvent(
+            e.event_id,
+            e.station_id,
+            e.connector_id,
+            e.station_time,
+            e.station_time + round(back * MIN),
+            e.source,
+            e.payload,
+        )
+        for e in evs
+    ]
+
+
+def test_11b_a_clock_set_back_between_two_sessions_bills_both_and_a_resend_changes_nothing() -> None:
+    s = Station()
+    first = _charge(s, "tx1", 0, 1_000, [2_000, 4_000]) + _finish(s, "tx1", 12, 5_000)
+    # The next car plugs in 3 minutes after the unplug, but the clock was set back by 10 minutes: its
+    # plug-in and start are stamped 7 minutes *before* the first session ended.
+    second = _set_back(s, "tx2", 15.5, 10, 5_000, [1_500, 3_000, 4_500])
+    result = run(first + second)
+    bills = {b["transaction_id"]: b for b in result.current_bills()}
+    assert {tx: b["energy_wh"] for tx, b in bills.items()} == {"tx1": 4_000, "tx2": 4_500}
+    assert "clock_stepped_back" in bills["tx2"]["quality_flags"]
+    assert "clock_stepped_back" not in bills["tx1"]["quality_flags"]
+    assert bills["tx1"]["unplugged_at"] == T0 + 12.5 * MIN  # the first session keeps its own times
+    # The plug-in and start re-sent an hour later (their ids long out of the recent-id window): the
+    # same moved time, recognised as re-sends.
+    beats = [s.ev(20 + i * 0.5, Heartbeat(), 0) for i in range(80)]
+    resent = [
+        ChargerEvent(
+            e.event_id,
+            e.station_id,
+            e.connector_id,
+            e.station_time,
+            e.received_at + HOUR_MS,
+            e.source,
+            e.payload,
+        )
+        for e in second[:3]
+    ]
+    again = run(first + second + beats + resent)
+    assert {b["transaction_id"]: b["energy_wh"] for b in again.current_bills()} == {
+        "tx1": 4_000,
+        "tx2": 4_500,
+    }
+    assert not [r for r in again.sessions if r["record_type"] == "credit"]
 
 
 def test_12_status_skip_and_faulted_returning_to_charging() -> None:
