@@ -43,6 +43,7 @@ from streams.journal import Pending
 from streams.ledger import Outbox
 from streams.maintenance.state import TELL_EVERY_MS, PortStatus, StationTime
 from streams.policy import Policy
+from streams.queued_clock import QueueClock, place
 from streams.uptime import PortUptime, track
 
 CLOCK_SOURCE: Final = "worker-clock"
@@ -60,6 +61,7 @@ FLUSH_SOURCE: Final = "worker-flush"
 """A Heartbeat from this source (written to the log by the worker when a station with buffered
 events has been silent for a while) releases the buffer up to the watermark. Being in the log, it
 replays exactly like the events around it."""
+_MARKERS: Final = frozenset({CLOCK_SOURCE, FLUSH_SOURCE})  # the worker's, not the station's
 
 
 def flush_marker_id(station_id: str, watermark: int, offset: int) -> str:
@@ -145,6 +147,7 @@ class StationState:
     uptime: PortUptime = field(default_factory=PortUptime)  # (new fields last: older states still load)
     partition: int = -1  # the source partition, set by the shell: it re-arms the timers after a restart
     edges: dict[int, SessionEdge] = field(default_factory=dict)  # per connector, see clock_steps.py
+    queue_clock: QueueClock = field(default_factory=QueueClock)  # see queued_clock.py
 
     def connector(self, connector_id: int) -> ConnectorLog:
         log = self.connectors.get(connector_id)
@@ -185,6 +188,8 @@ def _process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
         del state.seen[next(iter(state.seen))]
     at, clock_flag = effective_time(ev.station_time, ev.received_at)
     p = ev.payload
+    if ev.source not in _MARKERS and (queued := place(state.queue_clock, ev, at, clock_flag)) is not None:
+        at = queued
     if ev.connector_id > 0 and isinstance(p, StatusChange | TransactionEvent | MeterValues):
         edge = state.edges.get(ev.connector_id) or state.edges.setdefault(ev.connector_id, SessionEdge())
         log = state.connectors.get(ev.connector_id)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from schemas.events import HOUR_MS, ChargerEvent, Heartbeat, MeterValues, StatusChange, TransactionEvent
+from schemas.events import (
+    HOUR_MS,
+    ChargerEvent,
+    ConnectionChange,
+    Heartbeat,
+    MeterValues,
+    Payload,
+    SampledValue,
+    StatusChange,
+    TransactionEvent,
+)
 from streams.policy import Policy
 from tests.unit.session_harness import MIN, T0, Station, run, wh
 
@@ -283,6 +293,52 @@ def test_11b_a_clock_set_back_between_two_sessions_bills_both_and_a_resend_chang
         "tx1": 4_000,
         "tx2": 4_500,
     }
+    assert not [r for r in again.sessions if r["record_type"] == "credit"]
+
+
+def _queued(s: Station, minute: float, payload: Payload, received: int, *, unset: bool) -> ChargerEvent:
+    """A message queued offline, sent at ``received`` (ms); stamped by an unset RTC (since boot)."""
+    e = s.ev(minute, payload)
+    stamp = e.station_time - (T0 - 2 * HOUR_MS) if unset else e.station_time  # booted 2 h before T0
+    return ChargerEvent(e.event_id, e.station_id, 1, stamp, received, e.source, e.payload)
+
+
+def _unset(minute: float, value: float) -> SampledValue:
+    return SampledValue(round((minute + 120) * MIN), "Wh", value, str(value))
+
+
+def test_11c_an_unset_clock_in_an_offline_queue_bills_exactly_and_a_resend_changes_nothing() -> None:
+    s = Station()
+    back = T0 + 300 * MIN  # the reconnect: the queue arrives 10 ms apart
+    queue = [
+        _queued(s, 3, TransactionEvent("Started", "tx", meter_wh=1_000), back + 1_000, unset=True),
+        _queued(s, 8, MeterValues((_unset(8, 2_000),), "tx"), back + 1_010, unset=True),
+        _queued(s, 13, MeterValues((_unset(13, 3_000),), "tx"), back + 1_020, unset=True),
+        # the clock synced while offline: the rest of the queue is stamped right, hours before receipt
+        _queued(s, 18, MeterValues((wh(18, 4_000),), "tx"), back + 1_030, unset=False),
+        _queued(s, 25, TransactionEvent("Ended", "tx", meter_wh=4_500), back + 1_040, unset=False),
+    ]
+    evs = [
+        s.ev(0, StatusChange("Available")),
+        s.ev(1, ConnectionChange(False, "lost"), 0),
+        s.ev(300, ConnectionChange(True, "back"), 0),
+        *queue,
+        s.ev(300.1, StatusChange("Available")),
+    ]
+    bill = run(evs).bill
+    assert bill["energy_wh"] == 3_500 and "clock_unset" in bill["quality_flags"]
+    # placed after the loss of connection, in the station's order, before the synced part of the queue
+    assert T0 + 1 * MIN < bill["plugged_in_at"] < T0 + 18 * MIN
+    # the whole queue again an hour later (a station that did not get the responses): nothing changes
+    beats = [s.ev(301 + i, Heartbeat(), 0) for i in range(70)]
+    resent = [
+        ChargerEvent(
+            e.event_id, e.station_id, 1, e.station_time, e.received_at + HOUR_MS, e.source, e.payload
+        )
+        for e in queue
+    ]
+    again = run(evs + beats + resent)
+    assert [b["energy_wh"] for b in again.current_bills()] == [3_500]
     assert not [r for r in again.sessions if r["record_type"] == "credit"]
 
 
