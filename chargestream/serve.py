@@ -56,6 +56,7 @@ def gateway_config(settings: Settings) -> GatewayConfig:
         tls_key=settings.gateway_tls_key,
         ping_seconds=settings.gateway_ping_seconds,
         station_rate=settings.gateway_station_rate,
+        clock_seconds=settings.gateway_clock_seconds,
         network_source=str(settings.network_path),
     )
 

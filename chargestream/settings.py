@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         description="OCPP messages per second one station may send, sustained (bursts of 10 s worth pass); "
         "beyond, each gets a CallError and is counted",
     )
+    gateway_clock_seconds: float = Field(
+        60.0,
+        description="the gateway writes its clock on every partition of charger.events this often, so a "
+        "station's silence is found in event time while a whole fleet is dark (0 = no ticks)",
+    )
     id_token_key: str = Field(
         "chargestream-dev-key", description="HMAC key that replaces raw idTags: set it in production"
     )

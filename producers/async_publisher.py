@@ -9,6 +9,8 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from schemas.clients import producer_config
 
+_BY_KEY = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner picks from the key
+
 
 class AsyncPublisher:
     """An idempotent acks=all producer whose `publish` returns once the record is durable."""
@@ -25,7 +27,12 @@ class AsyncPublisher:
             self._producer.poll(0.05)
 
     async def publish(
-        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
@@ -35,11 +42,26 @@ class AsyncPublisher:
 
         while True:
             try:
-                self._producer.produce(topic, key=key, value=value, headers=headers, on_delivery=done)  # type: ignore[arg-type]
+                self._producer.produce(
+                    topic,
+                    key=key,
+                    value=value,
+                    headers=headers,  # type: ignore[arg-type]
+                    on_delivery=done,
+                    partition=_BY_KEY if partition is None else partition,
+                )
                 break
             except BufferError:
                 await asyncio.sleep(0.01)  # back-pressure: the charger waits, nothing is dropped
         await fut
+
+    async def partitions(self, topic: str, timeout: float = 10.0) -> list[int]:
+        """The topic's partitions, from the cluster's metadata (a blocking call: run in a thread)."""
+        meta = await asyncio.to_thread(self._producer.list_topics, topic, timeout)
+        found = meta.topics.get(topic)
+        if found is None or found.error is not None:
+            raise KafkaException(found.error if found is not None else f"topic {topic} not found")
+        return sorted(found.partitions)
 
     def close(self, timeout: float = 10.0) -> None:
         self._closed.set()

@@ -61,7 +61,7 @@ FLUSH_SOURCE: Final = "worker-flush"
 """A Heartbeat from this source (written to the log by the worker when a station with buffered
 events has been silent for a while) releases the buffer up to the watermark. Being in the log, it
 replays exactly like the events around it."""
-_MARKERS: Final = frozenset({CLOCK_SOURCE, FLUSH_SOURCE})  # the worker's, not the station's
+WORKER_SOURCES: Final = frozenset({CLOCK_SOURCE, FLUSH_SOURCE})  # the worker's, not the station's
 
 
 def flush_marker_id(station_id: str, watermark: int, offset: int) -> str:
@@ -188,7 +188,10 @@ def _process(state: StationState, ev: ChargerEvent, policy: Policy) -> Output:
         del state.seen[next(iter(state.seen))]
     at, clock_flag = effective_time(ev.station_time, ev.received_at)
     p = ev.payload
-    if ev.source not in _MARKERS and (queued := place(state.queue_clock, ev, at, clock_flag)) is not None:
+    if (
+        ev.source not in WORKER_SOURCES
+        and (queued := place(state.queue_clock, ev, at, clock_flag)) is not None
+    ):
         at = queued
     if ev.connector_id > 0 and isinstance(p, StatusChange | TransactionEvent | MeterValues):
         edge = state.edges.get(ev.connector_id) or state.edges.setdefault(ev.connector_id, SessionEdge())

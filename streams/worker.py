@@ -27,6 +27,7 @@ from schemas.topics import (
     maintenance_by_station,
 )
 from streams.config import WorkerConfig
+from streams.gateway_clock import GatewayClock
 from streams.policy import Policy
 
 
@@ -59,6 +60,7 @@ class Worker:
     # time of its stations, per station its partition and when its next fault timer is due.
     partition_time: dict[int, int] = field(default_factory=dict)
     fault_due: dict[str, tuple[int, int]] = field(default_factory=dict)
+    gateway_clock: GatewayClock = field(default_factory=GatewayClock)  # the gateways' ticks, per partition
 
 
 def build_worker(config: WorkerConfig, policy: Policy, codec: Codec) -> Worker:

@@ -21,4 +21,5 @@ class GatewayConfig:
     tls_key: Path | None = None
     ping_seconds: float = 60.0
     station_rate: float = FRAMES_PER_SECOND
+    clock_seconds: float = 60.0  # the gateway's clock ticks (producers/gateway/clock.py); 0 = none
     network_source: str = ""  # where the network came from, for the start-up line

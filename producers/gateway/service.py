@@ -7,6 +7,7 @@ import logging
 import signal
 
 from producers.async_publisher import AsyncPublisher
+from producers.gateway.clock import tick_until
 from producers.gateway.config import GatewayConfig
 from producers.gateway.context import GatewayContext
 from producers.gateway.redact import RedactingFilter
@@ -42,7 +43,12 @@ async def run(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    clock = None
+    if config.clock_seconds > 0:
+        clock = asyncio.create_task(tick_until(publisher, ctx.codec, config.clock_seconds, stop))
     await stop.wait()
+    if clock is not None:
+        await clock
     await runner.cleanup()  # closes the WebSockets (ConnectionChange published); chargers reconnect elsewhere
     publisher.close()
     log.info("gateway stopped: %d events published, %d dead letters", ctx.published, ctx.dead_letters)

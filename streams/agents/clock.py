@@ -16,7 +16,7 @@ def register(worker: Worker) -> None:
     @worker.app.timer(interval=worker.config.flush_check_s)  # type: ignore[untyped-decorator]
     async def advance_silent_stations() -> None:
         for station_id, (partition, due) in list(worker.fault_due.items()):
-            now = worker.partition_time.get(partition, 0)
+            now = max(worker.partition_time.get(partition, 0), worker.gateway_clock.time(partition))
             # The sessions agent runs while this awaits a send: it may have re-armed or dropped the
             # station's timer since the snapshot (an unguarded del raised KeyError and stopped the app).
             if now < due or worker.fault_due.get(station_id) != (partition, due):

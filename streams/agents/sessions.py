@@ -26,7 +26,7 @@ from streams.agents.fault_news import alert_news, station_news
 from streams.agents.timers import arm
 from streams.batch import process_batch
 from streams.faults.incidents import SITE_TYPES, site_key
-from streams.station import StationState
+from streams.station import WORKER_SOURCES, StationState
 from streams.station_table import StationTable
 from streams.worker import Worker
 
@@ -106,9 +106,10 @@ async def _decode(
             await dead_letter(worker.events_dlq, event, str(exc), "sessions")
             continue
         if ev.source == GATEWAY_CLOCK_SOURCE:  # the gateway's clock: the partition's time, no station's
-            if ev.station_time > worker.partition_time.get(msg.partition, 0):
-                worker.partition_time[msg.partition] = ev.station_time
+            worker.gateway_clock.tick(msg.partition, ev.station_time)
             continue
+        if ev.source not in WORKER_SOURCES:  # the worker's own markers tell nothing of live or history
+            worker.gateway_clock.heard(msg.partition, ev.received_at)
         decoded.append(ev)
         offsets.append(msg.offset)
         last_of[ev.station_id] = event

@@ -49,10 +49,12 @@ def register(worker: Worker) -> None:
         worker.waiting.clear()
         worker.fault_due.clear()
         worker.partition_time.clear()
+        worker.gateway_clock.clear()
         now, armed = time.monotonic(), 0
         for state in stored_states(worker.stations):
             if state.partition >= 0:  # states saved before the field existed re-arm on their next event
                 arm(worker, state, state.partition, now)
+                worker.gateway_clock.resume(state.partition, state.watermark)
                 armed += 1
         log.info(
             "timers re-armed from %d stored stations: %d waiting to flush, %d fault timers",

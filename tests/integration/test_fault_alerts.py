@@ -3,7 +3,6 @@ stack raises the same fault alerts as the pure engine for the same events, one p
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -13,21 +12,17 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from chargestream import stack
-from chargestream.kafka_local import free_port
 from chargestream.query import scalar
 from chargestream.settings import Settings
-from producers.async_publisher import AsyncPublisher
-from producers.gateway.context import GatewayContext
-from producers.gateway.server import serve
 from producers.publisher import EventPublisher
 from producers.simulator import FleetConfig, IncidentRates
-from producers.simulator.identity import ID_TOKEN_KEY
-from producers.simulator.ocpp_output import OcppStats, run_via_ocpp
 from producers.simulator.simulation import run as simulate_fleet
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, from_record
-from schemas.network import NetworkConfig
 from schemas.topics import ALERTS_FAULTS, CHARGER_EVENTS
+from sinks.service import SINK_TOPICS
+from tests.integration.gateway_fleet import through_gateway
+from tests.reliability.test_worker_crash import _start_group_at_end
 from tests.unit.session_harness import run
 
 
@@ -147,12 +142,17 @@ def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Setti
     assert {t for t, _ in expected.values()} >= {"connector_fault"}
     expected_sites = _site_incidents(pure.values())
     assert ("site_outage" in injected) == any(kind == "site_outage" for kind, _, _ in expected_sites)
+    # From the topics' ends: fleets other tests left on the shared broker would move this fleet's
+    # partitions past its end, and its last silence would make offline alerts and site outages the pure
+    # run (whose clock stops with the fleet) cannot have.
+    _start_group_at_end(stack_settings.bootstrap, stack_settings.worker_id, CHARGER_EVENTS)
+    for topic in SINK_TOPICS:
+        _start_group_at_end(stack_settings.bootstrap, stack_settings.sink_group, topic)
     stack.up(stack_settings, say=lambda _line: None)
     try:
         EventPublisher(stack_settings.bootstrap, EmbeddedCodec()).publish_all(sim.events, clock_every_ms=tick)
-        # A station that stops sending while others on its partition go on (this fleet ends, other tests'
-        # fleets on the shared broker do not) is rightly called silent by the fault clock, which the
-        # pure run has no partition for: _agrees allows those extra station_offline alerts.
+        # The stack's fault clock moves with the partition, the pure run's with every station:
+        # _disagreements still allows a station_offline alert only the stack finds.
         where = f"station_id LIKE 'SIM-{seed}-%' AND type != 'idle'"
         version = "JSONExtractUInt(details, 'version')"
         sql = (
@@ -214,19 +214,7 @@ def test_faults_sent_by_real_ocpp_clients_give_the_same_alerts(
         incidents=IncidentRates.only(connector_fault=1.0, flapping=0.5),
     )
     sim = simulate_fleet(cfg)
-    port = free_port()
-
-    async def scenario() -> OcppStats:
-        publisher = AsyncPublisher(kafka_topics)
-        ctx = GatewayContext(publisher, EmbeddedCodec(), ID_TOKEN_KEY, NetworkConfig(dev_mode=True))
-        runner = await serve(ctx, "127.0.0.1", port)
-        try:
-            return await run_via_ocpp(sim, f"ws://127.0.0.1:{port}", version=version, timeout=30)
-        finally:
-            await runner.cleanup()
-            publisher.close()
-
-    stats = asyncio.run(scenario())
+    stats = through_gateway(kafka_topics, sim, version=version)
     assert stats.errors == []
 
     def faults(events: list[ChargerEvent]) -> dict[str, tuple[str, str]]:

@@ -4,27 +4,20 @@ for no idle car."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from chargestream.kafka_local import free_port
-from producers.async_publisher import AsyncPublisher
-from producers.gateway.context import GatewayContext
-from producers.gateway.server import serve
 from producers.simulator import FeedbackRates, FleetConfig, IncidentRates
-from producers.simulator.identity import ID_TOKEN_KEY
-from producers.simulator.ocpp_output import OcppStats, run_via_ocpp
 from producers.simulator.score import reports_during
 from producers.simulator.simulation import Simulation
 from producers.simulator.simulation import run as simulate_fleet
 from schemas.codec import EmbeddedCodec
-from schemas.network import NetworkConfig
 from schemas.records import Feedback
 from schemas.topics import DRIVER_FEEDBACK
+from tests.integration.gateway_fleet import through_gateway
 from tests.integration.test_fault_alerts import _consume_events, _read_all
 from tests.unit.session_harness import run
 
@@ -70,19 +63,7 @@ def test_feedback_through_the_gateway_dispatches_as_the_simulator_says(
     while not reports_during(sim):  # drivers who met a fault and said so while it lasted
         seed += 2
         sim = fleet(seed)
-    port = free_port()
-
-    async def scenario() -> OcppStats:
-        publisher = AsyncPublisher(kafka_topics)
-        ctx = GatewayContext(publisher, EmbeddedCodec(), ID_TOKEN_KEY, NetworkConfig(dev_mode=True))
-        runner = await serve(ctx, "127.0.0.1", port)
-        try:
-            return await run_via_ocpp(sim, f"ws://127.0.0.1:{port}", version=version, timeout=30)
-        finally:
-            await runner.cleanup()
-            publisher.close()
-
-    stats = asyncio.run(scenario())
+    stats = through_gateway(kafka_topics, sim, version=version)
     assert stats.errors == [] and stats.feedback == len(sim.feedback)
     stations = {s.station_id.encode() for s in sim.stations}
     codec = EmbeddedCodec()

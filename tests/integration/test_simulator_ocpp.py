@@ -28,6 +28,7 @@ from schemas.events import (
 )
 from schemas.network import NetworkConfig
 from schemas.topics import CHARGER_EVENTS, DRIVER_FEEDBACK
+from tests.integration.gateway_fleet import through_gateway
 
 
 def _consume(
@@ -73,19 +74,7 @@ def test_simulated_fleet_through_the_ocpp_gateway(kafka_topics: str, unique: str
         feedback=replace(FeedbackRates.none(), payment=1.0),
     )
     sim = run(cfg)
-    port = free_port()
-
-    async def scenario() -> OcppStats:
-        publisher = AsyncPublisher(kafka_topics)
-        ctx = GatewayContext(publisher, EmbeddedCodec(), ID_TOKEN_KEY, NetworkConfig(dev_mode=True))
-        runner = await serve(ctx, "127.0.0.1", port)
-        try:
-            return await run_via_ocpp(sim, f"ws://127.0.0.1:{port}", timeout=15)
-        finally:
-            await runner.cleanup()
-            publisher.close()
-
-    stats = asyncio.run(scenario())
+    stats = through_gateway(kafka_topics, sim, timeout=15)
     assert stats.errors == [] and stats.feedback == len(sim.feedback) == len(sim.sessions)
     expected: dict[str, list[ChargerEvent]] = defaultdict(list)
     for ev in sim.events:

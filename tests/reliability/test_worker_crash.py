@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from chargestream import stack
 from chargestream.query import scalar
@@ -40,7 +40,15 @@ def _start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
             TopicPartition(topic, p, c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
             for p in parts
         ]
-        c.commit(offsets=ends, asynchronous=False)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                c.commit(offsets=ends, asynchronous=False)
+                break
+            except KafkaException as exc:  # a fresh broker's coordinator still loading says: retry
+                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     finally:
         c.close()
 
