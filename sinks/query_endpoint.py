@@ -86,9 +86,11 @@ class QueryServer:
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
                 sql = "\n".join(p for p in (params.get("query", ""), body.decode(errors="replace")) if p)
                 fmt = params.get("default_format", "TabSeparated")
+                # query parameters, as a server takes them: ?param_station=ST-1 for {station:String}
+                bound = {k[len("param_") :]: v for k, v in params.items() if k.startswith("param_")}
                 try:
                     with outer.lock:
-                        out = outer.queries.run(sql, fmt)
+                        out = outer.queries.run(sql, fmt, bound)
                 except QueryRefused as exc:
                     self._reply(403, f"Code: {READONLY_CODE}. DB::Exception: {exc}. (READONLY)\n".encode())
                     return

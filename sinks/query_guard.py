@@ -188,8 +188,10 @@ class ReadOnlyQueries:
         else:
             self._per_call = self.limits.settings()
 
-    def statement(self, sql: str) -> Statement:
-        """The statement as ClickHouse parsed it, or QueryRefused."""
+    def statement(self, sql: str, params: dict[str, str] | None = None) -> Statement:
+        """The statement as ClickHouse parsed it, or QueryRefused. ``params``: the values of its
+        ``{name:Type}`` placeholders, as text (the HTTP interface's ``param_<name>``); the engine
+        substitutes them into the tree as literals, so a value can never become a statement."""
         if not sql.strip():
             raise QueryRefused("empty query")
         try:
@@ -197,16 +199,23 @@ class ReadOnlyQueries:
                 "SELECT formatQuerySingleLine({q:String})", parameters={"q": sql}, settings=self._per_call
             ).result_rows[0][0]
             # No FORMAT of ours here: it would attach to the explained statement and look like the user's.
-            tree = self.client.raw_query(f"EXPLAIN AST {text}", fmt=None, settings=self._per_call)
+            tree = self.client.raw_query(
+                f"EXPLAIN AST {text}", parameters=params or None, fmt=None, settings=self._per_call
+            )
         except Exception as exc:
             raise QueryInvalid(_first_line(exc)) from exc
         return Statement(str(text), check_tree(parse_explain_ast(tree.decode()), self.denied))
 
-    def run(self, sql: str, fmt: str = "TabSeparated") -> bytes:
+    def run(self, sql: str, fmt: str = "TabSeparated", params: dict[str, str] | None = None) -> bytes:
         """The output in `fmt` (unless the statement names its own FORMAT); QueryRefused, QueryInvalid
         or the engine's error (a limit that stopped it, an unknown table...)."""
-        stmt = self.statement(sql)
-        return self.client.raw_query(stmt.text, fmt=None if stmt.has_format else fmt, settings=self._per_call)
+        stmt = self.statement(sql, params)
+        return self.client.raw_query(
+            stmt.text,
+            parameters=params or None,
+            fmt=None if stmt.has_format else fmt,
+            settings=self._per_call,
+        )
 
 
 def _first_line(exc: Exception) -> str:

@@ -16,9 +16,10 @@ from operator import attrgetter
 from typing import Any, Final, Generic, Literal, TypeVar
 
 from schemas.bounds import MAX_CONNECTOR_ID, OutOfBounds, check_event
-from schemas.events import ChargerEvent, MeterValues, SampledValue, StatusChange, from_record
+from schemas.events import ChargerEvent, MeterValues, SampledValue, StationBoot, StatusChange, from_record
 from schemas.records import COST_COMPONENTS, COST_PREFIX, Alert, Feedback, PortOutage, SessionRecord
 from schemas.topics import ALERT_TOPICS, CHARGER_EVENTS, DRIVER_FEEDBACK, PORT_OUTAGES, SESSIONS
+from sinks.time_zones import transitions
 
 Row = tuple[Any, ...]
 R = TypeVar("R")
@@ -134,6 +135,20 @@ STATION_EVENTS: Final[TableSpec[ChargerEvent]] = TableSpec(
 )
 
 
+Offset = tuple[
+    str, int, int
+]  # a time zone, the instant (epoch ms) its UTC offset changes, the new offset (s)
+
+TZ_OFFSETS: Final[TableSpec[Offset]] = TableSpec(
+    "tz_offsets",
+    (
+        Column("time_zone", _LC, lambda o: o[0]),
+        Column("from_utc", _TIME, lambda o: o[1]),
+        Column("offset_s", "Int32", lambda o: o[2]),
+    ),
+)
+
+
 def event_rows(ev: ChargerEvent) -> Iterator[tuple[str, Row]]:
     p = ev.payload
     if isinstance(p, MeterValues):
@@ -143,6 +158,9 @@ def event_rows(ev: ChargerEvent) -> Iterator[tuple[str, Row]]:
         yield STATUS_CHANGES.table, STATUS_CHANGES.row(ev)
     else:
         yield STATION_EVENTS.table, STATION_EVENTS.row(ev)
+        if isinstance(p, StationBoot) and p.time_zone:  # every boot: stateless, and the table keeps one
+            for at, offset in transitions(p.time_zone):
+                yield TZ_OFFSETS.table, TZ_OFFSETS.row((p.time_zone, at, offset))
 
 
 # -- session records ------------------------------------------------------------------------------
@@ -223,6 +241,14 @@ BILLING_LEDGER: Final[TableSpec[SessionRecord]] = TableSpec(
         attr("currency", _LC),
         Column("quality_flags", _FLAGS, lambda rec: list(rec.quality_flags)),
         Column("emitted_at", _TIME, _time("emitted_at")),
+        # what the hourly split needs (008_analytics.sql): a credit carries the times of the bill it cancels
+        attr("connector_id", "UInt16"),
+        Column("plugged_in_at", _TIME, _time("plugged_in_at")),
+        Column("charging_started_at", _NULLABLE_TIME, _time("charging_started_at")),
+        Column("charging_ended_at", _NULLABLE_TIME, _time("charging_ended_at")),
+        Column("unplugged_at", _NULLABLE_TIME, _time("unplugged_at")),
+        attr("charging_minutes", "Float64"),
+        attr("idle_minutes", "Float64"),
     ),
 )
 
@@ -317,7 +343,7 @@ def _events(decoded: dict[str, Any]) -> Iterator[tuple[str, Row]]:
 
 
 TOPICS: Final[dict[str, TopicMapping]] = {
-    CHARGER_EVENTS: TopicMapping("avro", _events, (METER_VALUES, STATUS_CHANGES, STATION_EVENTS)),
+    CHARGER_EVENTS: TopicMapping("avro", _events, (METER_VALUES, STATUS_CHANGES, STATION_EVENTS, TZ_OFFSETS)),
     SESSIONS: TopicMapping(
         "avro",
         lambda d: session_rows(SessionRecord.from_dict(d)),

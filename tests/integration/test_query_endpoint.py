@@ -8,6 +8,7 @@ analysts' statements must still work; a runaway query must not hold up the write
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import threading
 import time
@@ -273,3 +274,57 @@ def test_chargestream_sql_without_the_stack_is_guarded_the_same_way(tmp_path: Pa
             run_query(settings, sql)
     assert run_query(settings, "SELECT count() FROM chargestream.billing_records") == "0\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_the_clickhouse_connect_http_client_works_read_only(store: tuple[Client, QueryServer, Path]) -> None:
+    """What analysts' notebooks use: clickhouse-connect's own HTTP client, as against a server."""
+    import clickhouse_connect
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    writer, server, _ = store
+    host, port = server.address
+    client = clickhouse_connect.get_client(host=host, port=port)
+    try:
+        sql = (
+            "SELECT station_id, energy_wh FROM chargestream.billing_records FINAL "
+            "WHERE session_id = 'real-session'"
+        )
+        assert client.query(sql).result_rows == [("ST-1", 7345)]
+        df = client.query_df(sql)
+        assert list(df.columns) == ["station_id", "energy_wh"] and int(df["energy_wh"][0]) == 7345
+        table = client.query_arrow(sql)
+        assert table.column("energy_wh").to_pylist() == [7345]
+        # parameters are bound by the client, as against a server
+        bound = client.query(
+            "SELECT count() FROM chargestream.billing_records FINAL WHERE station_id = {s:String}",
+            parameters={"s": "ST-1"},
+        )
+        assert bound.result_rows == [(1,)]
+        # a value is a literal in the parsed tree, whatever it holds
+        forged = client.query(
+            "SELECT count() FROM chargestream.billing_records FINAL WHERE station_id = {s:String}",
+            parameters={"s": "x' OR 1 = 1 OR '"},
+        )
+        assert forged.result_rows == [(0,)]
+        with pytest.raises(DatabaseError, match="read-only"):
+            client.command(
+                "INSERT INTO chargestream.billing_records (session_id, version) VALUES ('forged', 1)"
+            )
+    finally:
+        client.close()
+    assert writer.query(
+        "SELECT count() FROM chargestream.billing_records WHERE session_id = 'forged'"
+    ).result_rows == [(0,)]
+
+
+def test_a_grafana_style_json_client_gets_meta_and_data(store: tuple[Client, QueryServer, Path]) -> None:
+    """Dashboards POST the statement with FORMAT JSON and read `meta` (names, types) and `data`."""
+    status, body = _post(
+        store[1],
+        "SELECT station_id, sum(energy_wh) AS wh FROM chargestream.billing_records FINAL "
+        "GROUP BY station_id FORMAT JSON",
+    )
+    assert status == 200
+    doc = json.loads(body)
+    assert [m["name"] for m in doc["meta"]] == ["station_id", "wh"]
+    assert [(d["station_id"], int(d["wh"])) for d in doc["data"]] == [("ST-1", 7345)] and doc["rows"] == 1
