@@ -5,6 +5,12 @@ with the metadata "plan:e". Every table insert of the batch carries the token
 "topic:partition:a:e:table", and every table keeps a deduplication window. If the process dies
 after inserting but before committing e, the next owner reads the plan, rebuilds exactly
 [a, e) and re-inserts it: ClickHouse drops the repeat. Nothing is lost, nothing counted twice.
+
+ClickHouse down or refusing inserts (a server away, a disk error, too many parts): the batch's rows stay
+in memory and are inserted again, with the same tokens, after a back-off that doubles up to
+RETRY_MAX_S; meanwhile every assigned partition is paused, so memory holds one batch and whatever was
+fetched before the pause, and the consumer stays in its group. Nothing is committed past the batch
+until it is in. An error of ours (a row the client cannot convert) is no outage: it stops the sink.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from schemas.codec import Codec
@@ -28,6 +35,8 @@ from sinks.rows import TABLES, TOPICS, Row, rows_for
 
 log = logging.getLogger(__name__)
 PLAN_PREFIX = "plan:"
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 10.0  # ClickHouse back: at most this long until the sink notices
 
 
 @dataclass
@@ -44,6 +53,27 @@ class SinkStats:
     dead_letters: int = 0
     resumed_plans: int = 0
     last_flush: float = 0.0
+    insert_failures: int = 0
+    failing_since: float | None = None  # wall time of the first refused insert of an outage
+
+
+@dataclass
+class PendingInsert:
+    """A batch made into rows (its dead letters sent) that ClickHouse has not taken yet."""
+
+    topic: str
+    partition: int
+    first: int
+    end: int
+    tables: dict[str, list[Row]]
+    dead: int
+    attempts: int = 0
+    retry_at: float = 0.0
+
+    @property
+    def token(self) -> str:
+        """The batch's part of every insert_deduplication_token: the same after any retry or rebuild."""
+        return f"{self.topic}:{self.partition}:{self.first}:{self.end}"
 
 
 class ClickHouseWriter:
@@ -69,6 +99,7 @@ class ClickHouseWriter:
         self.buffers: dict[tuple[str, int], PartitionBuffer] = defaultdict(PartitionBuffer)
         self.stats = SinkStats()
         self.assigned = False
+        self.pending: PendingInsert | None = None  # the batch waiting for ClickHouse to come back
 
     # -- rebalance -----------------------------------------------------------------------------
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -87,11 +118,32 @@ class ClickHouseWriter:
     def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:  # the next owner re-reads from the committed offset (and plan)
             self.buffers.pop((tp.topic, tp.partition), None)
+            if self.pending is not None and (self.pending.topic, self.pending.partition) == (
+                tp.topic,
+                tp.partition,
+            ):
+                self.pending = None  # its plan is committed: the next owner rebuilds and inserts it
 
     # -- main loop -----------------------------------------------------------------------------
     def poll_once(self) -> None:
+        if self.pending is not None:
+            # Paused: consume() fetches nothing new but keeps the group membership and the callbacks.
+            self.consumer.pause(self.consumer.assignment())
+            wait = max(0.0, min(self.flush_seconds, self.pending.retry_at - time.monotonic()))
+            msgs = self.consumer.consume(num_messages=self.batch_max, timeout=wait)
+            self._buffer(msgs, time.monotonic())
+            if self.pending is not None and time.monotonic() >= self.pending.retry_at:
+                self._insert(self.pending)
+            return
         msgs = self.consumer.consume(num_messages=self.batch_max, timeout=self.flush_seconds)
         now = time.monotonic()
+        self._buffer(msgs, now)
+        for (topic, partition), buf in list(self.buffers.items()):
+            if self.pending is not None:
+                return
+            self._flush_ready(topic, partition, buf, now)
+
+    def _buffer(self, msgs: list[Message], now: float) -> None:
         for m in msgs:
             err = m.error()
             if err is not None:
@@ -104,11 +156,9 @@ class ClickHouseWriter:
             if not buf.messages:
                 buf.started = now
             buf.messages.append(m)
-        for (topic, partition), buf in list(self.buffers.items()):
-            self._flush_ready(topic, partition, buf, now)
 
     def _flush_ready(self, topic: str, partition: int, buf: PartitionBuffer, now: float) -> None:
-        while buf.messages:
+        while buf.messages and self.pending is None:
             if buf.plan_end is not None:
                 plan_end = buf.plan_end
                 if _offset(buf.messages[-1]) + 1 < plan_end:
@@ -149,21 +199,61 @@ class ClickHouseWriter:
                 )
         if dead and self.producer.flush(30):
             raise RuntimeError("dead-letter records not acknowledged by Kafka; not committing")
-        with self.lock:
-            for table in sorted(tables):
-                rows, spec = tables[table], TABLES[table]
-                self.client.insert(
-                    f"chargestream.{table}",
-                    rows,
-                    column_names=spec.names,
-                    column_type_names=spec.types,  # the spec is checked against the DDL: no DESCRIBE
-                    settings={"insert_deduplication_token": f"{topic}:{partition}:{first}:{end}:{table}"},
-                )
-                self.stats.rows += len(rows)
-        self.commit_done(topic, partition, end)
+        self._insert(PendingInsert(topic, partition, first, end, dict(tables), dead))
+
+    def _insert(self, job: PendingInsert) -> None:
+        """Insert the batch's rows, every table under its token (a table already in is dropped as a repeat),
+        and commit past it; if ClickHouse refuses, keep it for a retry after a back-off."""
+        try:
+            with self.lock:
+                for table in sorted(job.tables):
+                    rows, spec = job.tables[table], TABLES[table]
+                    self.client.insert(
+                        f"chargestream.{table}",
+                        rows,
+                        column_names=spec.names,
+                        column_type_names=spec.types,  # the spec is checked against the DDL: no DESCRIBE
+                        settings={"insert_deduplication_token": f"{job.token}:{table}"},
+                    )
+        except (OperationalError, DatabaseError) as exc:  # the store, not the rows: wait and retry
+            self._refused(job, exc)
+            return
+        self.commit_done(job.topic, job.partition, job.end)
+        self.stats.rows += sum(len(rows) for rows in job.tables.values())
         self.stats.batches += 1
-        self.stats.dead_letters += dead
+        self.stats.dead_letters += job.dead
         self.stats.last_flush = time.time()
+        if self.pending is not None:
+            log.warning(
+                "ClickHouse takes inserts again after %d retries (%.0f s): consuming again",
+                job.attempts,
+                time.time() - (self.stats.failing_since or time.time()),
+            )
+            self.pending = None
+            self.stats.failing_since = None
+            self.consumer.resume(self.consumer.assignment())
+
+    def _refused(self, job: PendingInsert, exc: Exception) -> None:
+        delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2**job.attempts)
+        job.attempts += 1
+        job.retry_at = time.monotonic() + delay
+        self.stats.insert_failures += 1
+        if self.pending is None:
+            self.pending = job
+            self.stats.failing_since = time.time()
+            self.consumer.pause(self.consumer.assignment())
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        log.warning(
+            "ClickHouse refused the insert of %s[%d] %d..%d (attempt %d: %s); consumption paused, "
+            "retrying in %.1f s: nothing is lost",
+            job.topic,
+            job.partition,
+            job.first,
+            job.end,
+            job.attempts,
+            first_line[:300],
+            delay,
+        )
 
     def commit_done(self, topic: str, partition: int, end: int) -> None:
         """Commit past a written batch (clearing its plan)."""

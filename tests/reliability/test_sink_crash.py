@@ -1,4 +1,6 @@
-"""The sink dies between a ClickHouse insert and its offset commit: nothing is lost or doubled."""
+"""The sink dies between a ClickHouse insert and its offset commit, again and again: after the table
+inserts of a batch, or half-way through them. Twenty deaths later nothing is lost or doubled, in the
+raw tables (merges stopped, so a double would show) or in the hourly aggregates."""
 
 from __future__ import annotations
 
@@ -6,9 +8,8 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Producer
 
@@ -19,44 +20,76 @@ from sinks.migrations import migrate
 from sinks.service import _decode_json
 from sinks.writer import ClickHouseWriter
 
+KILLS = 20
+PER_BATCH = 25
+T0 = 1_790_000_000_000
+HOUR = 3_600_000
+
 
 class Crash(RuntimeError):
     pass
 
 
-class CrashBeforeCommit(ClickHouseWriter):
-    """Dies right after the first batch with the test's rows reached ClickHouse and before the offset
-    commit (batches of other tests' records on the shared broker are committed normally)."""
+class Killer:
+    """The sink's ClickHouse handle with a death planted in it. Each life first writes one batch of
+    the test's rows whole (the one its predecessor died in, rebuilt from the plan), then dies in the
+    next: before its table insert number ``inserts`` (None: after them all, before the offset commit)."""
 
-    station = ""
+    def __init__(self, client: Client, station: str, inserts: int | None) -> None:
+        self.client, self.station, self.inserts = client, station, inserts
+        self.batches: list[str] = []  # the test's batches this life has inserted into, by token
+        self.done = 0  # table inserts of the current one
+
+    def insert(self, table: str, rows: list[Any], **kwargs: Any) -> Any:
+        if rows and self.station in str(rows[0]):
+            batch = kwargs["settings"]["insert_deduplication_token"].rsplit(":", 1)[0]
+            if batch not in self.batches:
+                self.batches.append(batch)
+                self.done = 0
+            if len(self.batches) > 1 and self.done == self.inserts:
+                raise Crash(f"killed before inserting {table}, {self.done} tables of {batch} in")
+            self.done += 1
+        return self.client.insert(table, rows, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+class Dies(ClickHouseWriter):
+    """A writer whose second batch of the test's rows ends it before its commit (see Killer)."""
 
     def commit_done(self, topic: str, partition: int, end: int) -> None:
-        if _count(self.client, self.station) == 0:
-            super().commit_done(topic, partition, end)
-            return
-        raise Crash(f"killed before committing {topic}[{partition}]@{end}")
+        killer = cast(Killer, self.client)
+        if len(killer.batches) > 1 and killer.inserts is None:
+            raise Crash(f"killed before committing {topic}[{partition}]@{end}")
+        super().commit_done(topic, partition, end)
 
 
 def _record(station: str, i: int) -> dict[str, Any]:
     zero = Decimal("0.0000")
+    plugged = T0 + i * HOUR // 3  # sessions of 2 h 10 min: each spans three hours
     return {
         "session_id": f"{station}-s{i}",
         "version": 1,
         "state": "closed",
         "is_final": True,
+        "record_type": "bill",
         "station_id": station,
-        "connector_id": 1,
-        "plugged_in_at": 1_790_000_000_000 + i,
+        "connector_id": 1 + i % 2,
+        "plugged_in_at": plugged,
+        "charging_started_at": plugged + 60_000,
+        "charging_ended_at": plugged + HOUR + 60_000,
+        "unplugged_at": plugged + 2 * HOUR + 10 * 60_000,
         "energy_wh": 1000 + i,
-        "charging_minutes": 1.0,
-        "idle_minutes": 0.0,
+        "charging_minutes": 60.0,
+        "idle_minutes": 70.0,
         "max_power_kw": 7.0,
         "cost_energy": zero,
         "cost_time": zero,
         "cost_parking": zero,
         "cost_flat": zero,
         "cost_total": zero,
-        "emitted_at": 1_790_000_000_000 + i,
+        "emitted_at": plugged + 2 * HOUR + 10 * 60_000,
     }
 
 
@@ -76,7 +109,7 @@ def _writer(cls: type[ClickHouseWriter], bootstrap: str, group: str, client: Cli
         EmbeddedCodec(),
         _decode_json,
         threading.Lock(),
-        batch_max=10_000,
+        batch_max=PER_BATCH,
         flush_seconds=0.3,
     )
     consumer.subscribe([SESSIONS], on_assign=w.on_assign, on_revoke=w.on_revoke)
@@ -88,51 +121,64 @@ def _produce(bootstrap: str, station: str, rng: range) -> None:
     p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     for i in rng:
         rec = _record(station, i)
-        p.produce(SESSIONS, key=rec["session_id"].encode(), value=codec.encode(SESSIONS, rec))
+        # one partition (the key of the station): batches of PER_BATCH follow each other
+        p.produce(SESSIONS, key=station.encode(), value=codec.encode(SESSIONS, rec))
     assert p.flush(30) == 0
 
 
-def _count(client: Client, station: str) -> int:
-    return int(
-        client.query(
-            f"SELECT count() FROM chargestream.billing_records WHERE station_id = '{station}'"
-        ).result_rows[0][0]
-    )
+def _billed(client: Client, station: str, *, raw: bool = False) -> int:
+    table = "chargestream.billing_records" if raw else "chargestream.billing_records FINAL"
+    return int(client.query(f"SELECT count() FROM {table} WHERE station_id = '{station}'").result_rows[0][0])
 
 
-def test_crash_between_insert_and_commit_neither_loses_nor_doubles(
+def test_twenty_deaths_between_insert_and_commit_neither_lose_nor_double(
     kafka_topics: str, tmp_path: Path, unique: str
 ) -> None:
     client = connect(f"chdb://{tmp_path / 'ch'}")
     migrate(client)
-    client.command("SYSTEM STOP MERGES chargestream.billing_records")  # duplicates must stay visible
+    for table in ("billing_records", "billing_ledger", "session_updates", "port_hourly"):
+        client.command(f"SYSTEM STOP MERGES chargestream.{table}")  # a double must stay visible
     station, group = f"CRASH-{unique}", f"crash-sink-{unique}"
-    _produce(kafka_topics, station, range(0, 300))
+    n = (KILLS + 3) * PER_BATCH  # each life writes one batch and dies in the next
+    _produce(kafka_topics, station, range(n))
 
-    CrashBeforeCommit.station = station
-    first = _writer(CrashBeforeCommit, kafka_topics, group, client)
-    with pytest.raises(Crash):
+    deaths = 0
+    while deaths < KILLS:
+        # before the offset commit, or after one or two of the batch's three table inserts
+        killer = Killer(client, station, None if deaths % 2 == 0 else 1 + deaths % 4 // 2)
+        w = _writer(Dies, kafka_topics, group, cast(Client, killer))
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            first.poll_once()
-    first.consumer.close()  # dies: nothing more is committed
-    inserted_before_crash = _count(client, station)
-    assert inserted_before_crash > 0
-
-    # More data arrives while the sink is down: a naive restart would cut a bigger batch and double rows.
-    _produce(kafka_topics, station, range(300, 500))
-    second = _writer(ClickHouseWriter, kafka_topics, group, client)
+        try:
+            while time.monotonic() < deadline:
+                w.poll_once()
+            raise AssertionError(f"life {deaths + 1} never reached the test's rows")
+        except Crash:
+            deaths += 1
+        finally:
+            w.consumer.close()  # dies: nothing more is committed
+    last = _writer(ClickHouseWriter, kafka_topics, group, client)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _count(client, station) < 500:
-        second.poll_once()
+    while time.monotonic() < deadline and _billed(client, station) < n:
+        last.poll_once()
     for _ in range(5):  # a few more rounds: nothing further may arrive
-        second.poll_once()
-    second.consumer.close()
+        last.poll_once()
+    last.consumer.close()
 
-    assert second.stats.resumed_plans >= 1
-    assert _count(client, station) == 500
-    energy = client.query(
-        f"SELECT sum(energy_wh) FROM chargestream.billing_records WHERE station_id = '{station}'"
+    assert deaths == KILLS
+    assert _billed(client, station, raw=True) == _billed(client, station) == n  # raw: no double kept
+    ledger = client.query(
+        f"SELECT count(), sum(energy_wh) FROM chargestream.billing_ledger WHERE station_id = '{station}'"
+    ).result_rows[0]
+    assert ledger == (n, sum(1000 + i for i in range(n)))
+    # the aggregates, summed without FINAL: no hour row doubled either
+    raw_hours = client.query(
+        "SELECT count(), sum(sessions), sum(energy_wh), sum(occupied_minutes) FROM chargestream.port_hourly "
+        f"WHERE station_id = '{station}'"
+    ).result_rows[0]
+    assert raw_hours[1:3] == (n, sum(1000 + i for i in range(n)))
+    hours = sum(
+        (r["unplugged_at"] // HOUR) - (r["plugged_in_at"] // HOUR) + 1
+        for r in map(lambda i: _record(station, i), range(n))
     )
-    assert int(energy.result_rows[0][0]) == sum(1000 + i for i in range(500))
+    assert abs(raw_hours[3] - n * 130.0) < 1e-6 and raw_hours[0] == hours  # one row per session and hour
     client.close()
