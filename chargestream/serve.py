@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from chargestream.settings import Settings
 from producers.gateway.config import GatewayConfig
+from schemas.metrics_port import serve_metrics
 from schemas.network import load_network
 from schemas.topics import ensure_topics, worker_topics
 from sinks.config import SinkConfig
@@ -41,6 +42,8 @@ def sink_config(settings: Settings) -> SinkConfig:
         query_host=settings.query_host,
         query_port=settings.query_port,
         run_dir=settings.run_dir,
+        metrics_host=settings.metrics_host,
+        metrics_port=settings.sink_metrics_port,
     )
 
 
@@ -57,6 +60,8 @@ def gateway_config(settings: Settings) -> GatewayConfig:
         ping_seconds=settings.gateway_ping_seconds,
         station_rate=settings.gateway_station_rate,
         clock_seconds=settings.gateway_clock_seconds,
+        metrics_host=settings.metrics_host,
+        metrics_port=settings.gateway_metrics_port,
         network_source=str(settings.network_path),
     )
 
@@ -77,6 +82,7 @@ def serve_worker(settings: Settings, loglevel: str = "info") -> None:
     # reads nothing from it): create them first.
     ensure_topics(config.bootstrap, config.partitions, topics=worker_topics(config.worker_id))
     worker = build_worker(config, policy, make_codec(settings.schema_registry_url))
+    serve_metrics("worker", settings.metrics_host, settings.worker_metrics_port)
     sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", loglevel]
     worker.app.main()
 

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         description="OCPP messages per second one station may send, sustained (bursts of 10 s worth pass); "
         "beyond, each gets a CallError and is counted",
     )
+    metrics_host: str = Field("127.0.0.1", description="where every service serves its Prometheus metrics")
+    gateway_metrics_port: int = Field(9181, description="the gateway's /metrics (0 = not served)")
+    worker_metrics_port: int = Field(9182, description="the worker's /metrics (0 = not served)")
+    sink_metrics_port: int = Field(9183, description="the sink's /metrics (0 = not served)")
     gateway_clock_seconds: float = Field(
         60.0,
         description="the gateway writes its clock on every partition of charger.events this often, so a "

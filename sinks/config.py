@@ -17,6 +17,8 @@ class SinkConfig:
     query_host: str = "127.0.0.1"  # the read-only endpoint, served for an embedded store only
     query_port: int = 8123
     run_dir: Path | None = None  # the readiness file for the stack runner
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # Prometheus metrics (sinks/metrics.py); 0 = not served
 
     @property
     def embedded(self) -> bool:

@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, Producer
 from schemas.clients import producer_config
 from schemas.codec import make_codec
 from schemas.errors import RecordError
+from schemas.metrics_port import serve_metrics
 from sinks.clickhouse import connect
 from sinks.config import SinkConfig
 from sinks.migrations import migrate
@@ -25,6 +26,7 @@ from sinks.writer import ClickHouseWriter
 
 log = logging.getLogger(__name__)
 SINK_TOPICS = list(TOPICS)  # every topic the sink has a table mapping for
+LAG_EVERY_S = 5.0  # how often the consumer-lag gauge asks the broker for the partitions' ends
 
 
 def _decode_json(raw: bytes) -> dict[str, Any]:
@@ -38,6 +40,7 @@ def _decode_json(raw: bytes) -> dict[str, Any]:
 
 
 def run(config: SinkConfig) -> None:
+    serve_metrics("sink", config.metrics_host, config.metrics_port)
     client = connect(config.clickhouse_dsn)
     applied = migrate(client)
     log.info("ClickHouse %s ready (migrations applied now: %s)", config.clickhouse_dsn, applied or "none")
@@ -80,13 +83,16 @@ def run(config: SinkConfig) -> None:
     signal.signal(signal.SIGINT, _stop)
     consumer.subscribe(SINK_TOPICS, on_assign=writer.on_assign, on_revoke=writer.on_revoke)
     ready = config.run_dir / "sink.ready" if config.run_dir is not None else None
-    last_report = time.monotonic()
+    last_report = last_lag = time.monotonic()
     try:
         while not stop.is_set():
             writer.poll_once()
             if ready is not None and writer.assigned and not ready.exists():
                 ready.parent.mkdir(parents=True, exist_ok=True)
                 ready.write_text(str(time.time()))
+            if time.monotonic() - last_lag > LAG_EVERY_S:
+                writer.report_lag()
+                last_lag = time.monotonic()
             if time.monotonic() - last_report > 30:
                 s = writer.stats
                 log.info("batches=%d rows=%d dead_letters=%d", s.batches, s.rows, s.dead_letters)

@@ -31,6 +31,7 @@ from schemas.codec import Codec
 from schemas.dlq import dlq_headers
 from schemas.errors import RecordError
 from schemas.topics import dlq
+from sinks import metrics
 from sinks.rows import TABLES, TOPICS, Row, rows_for
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class PendingInsert:
     dead: int
     attempts: int = 0
     retry_at: float = 0.0
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def token(self) -> str:
@@ -100,11 +102,14 @@ class ClickHouseWriter:
         self.stats = SinkStats()
         self.assigned = False
         self.pending: PendingInsert | None = None  # the batch waiting for ClickHouse to come back
+        self.written: dict[tuple[str, int], int] = {}  # per partition, the offset written up to (for the lag)
 
     # -- rebalance -----------------------------------------------------------------------------
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         committed = consumer.committed(partitions, timeout=30)
         for tp in committed:
+            if tp.offset >= 0:
+                self.written[(tp.topic, tp.partition)] = tp.offset
             meta = tp.metadata or ""
             if meta.startswith(PLAN_PREFIX):
                 buf = self.buffers[(tp.topic, tp.partition)]
@@ -220,6 +225,12 @@ class ClickHouseWriter:
             return
         self.commit_done(job.topic, job.partition, job.end)
         self.stats.rows += sum(len(rows) for rows in job.tables.values())
+        for table, rows in job.tables.items():
+            metrics.ROWS.labels(table).inc(len(rows))
+        metrics.BATCHES.inc()
+        metrics.BATCH_SECONDS.observe(time.monotonic() - job.started)
+        if job.dead:
+            metrics.DEAD_LETTERS.labels(job.topic).inc(job.dead)
         self.stats.batches += 1
         self.stats.dead_letters += job.dead
         self.stats.last_flush = time.time()
@@ -231,6 +242,7 @@ class ClickHouseWriter:
             )
             self.pending = None
             self.stats.failing_since = None
+            metrics.FAILING.set(0)
             self.consumer.resume(self.consumer.assignment())
 
     def _refused(self, job: PendingInsert, exc: Exception) -> None:
@@ -238,6 +250,8 @@ class ClickHouseWriter:
         job.attempts += 1
         job.retry_at = time.monotonic() + delay
         self.stats.insert_failures += 1
+        metrics.INSERT_FAILURES.inc()
+        metrics.FAILING.set(1)
         if self.pending is None:
             self.pending = job
             self.stats.failing_since = time.time()
@@ -258,6 +272,15 @@ class ClickHouseWriter:
     def commit_done(self, topic: str, partition: int, end: int) -> None:
         """Commit past a written batch (clearing its plan)."""
         self.consumer.commit(offsets=[TopicPartition(topic, partition, end)], asynchronous=False)
+        self.written[(topic, partition)] = end
+
+    def report_lag(self) -> None:
+        """The consumer lag gauge: per assigned partition, the records past what is written."""
+        for tp in self.consumer.assignment():
+            _low, high = self.consumer.get_watermark_offsets(tp, timeout=2)
+            done = self.written.get((tp.topic, tp.partition))
+            if done is not None and high >= 0:
+                metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
 
 
 def _offset(m: Message) -> int:

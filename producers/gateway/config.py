@@ -22,4 +22,6 @@ class GatewayConfig:
     ping_seconds: float = 60.0
     station_rate: float = FRAMES_PER_SECOND
     clock_seconds: float = 60.0  # the gateway's clock ticks (producers/gateway/clock.py); 0 = none
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # Prometheus metrics (producers/gateway/metrics.py); 0 = not served
     network_source: str = ""  # where the network came from, for the start-up line

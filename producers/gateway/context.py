@@ -8,6 +8,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Protocol
 
+from producers.gateway import metrics
 from producers.gateway.limits import FRAMES_PER_SECOND
 from producers.gateway.normalize import event_id
 from producers.gateway.redact import RecentTokens, redact_tokens
@@ -120,6 +121,7 @@ class GatewayContext:
             CHARGER_EVENTS, station_id.encode(), self.codec.encode(CHARGER_EVENTS, to_record(ev))
         )
         self.published += 1
+        metrics.EVENTS.labels(ev.kind).inc()
         return ev
 
     async def dead_letter(self, station_id: str, raw: str | bytes, reason: str) -> None:
@@ -135,3 +137,4 @@ class GatewayContext:
             headers=dlq_headers(reason, "ocpp-gateway", -1, -1, "gateway"),
         )
         self.dead_letters += 1
+        metrics.DEAD_LETTERS.inc()

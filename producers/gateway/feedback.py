@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from producers.gateway import metrics
 from producers.gateway.context import GatewayContext, now_ms
 from schemas.events import to_ms
 from schemas.records import Feedback
@@ -119,4 +120,5 @@ async def feedback_handler(request: web.Request, ctx: GatewayContext) -> web.Res
     except Exception as exc:  # Kafka refused it: the client may retry with the same id
         log.error("feedback %s not stored: %s", fid, exc)
         return _error(503, "feedback not stored, retry later (same feedback_id or Idempotency-Key)")
+    metrics.FEEDBACK.inc()
     return web.json_response({"feedback_id": fid}, status=202)

@@ -14,6 +14,7 @@ from ocpp.exceptions import FormatViolationError, GenericError, OCPPError, Prope
 from ocpp.messages import MessageType, unpack
 from ocpp.routing import on as _on
 
+from producers.gateway import metrics
 from producers.gateway.context import GatewayContext, now_ms
 from producers.gateway.limits import DROPPED_RESULTS, FRAME_BURST, REFUSED, TokenBucket
 from producers.gateway.normalize import NormalizationError, meter_values, parse_time
@@ -83,6 +84,7 @@ class GuardedRouting:
             return
         if msg.message_type_id == MessageType.Call:
             self._action = str(msg.action)
+            metrics.MESSAGES.labels(self.version, self._action).inc()
             if not self._bucket.take():
                 # Told, not dropped: the station keeps the message and sends it again later.
                 REFUSED.labels("rate_limit").inc()

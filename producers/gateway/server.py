@@ -15,6 +15,7 @@ import uuid
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from producers.gateway import metrics
 from producers.gateway.auth import StationAuthenticator
 from producers.gateway.context import GatewayContext, now_ms
 from producers.gateway.feedback import feedback_handler
@@ -197,6 +198,8 @@ async def _serve_station(request: web.Request, station_id: str) -> web.StreamRes
     conn = Connection(ws, station_id)
     await live.replace(conn)
     log.info("%s connected (%s, %s)", station_id, chosen, decision.reason)
+    connected = metrics.CONNECTIONS.labels(chosen)
+    connected.inc()
     try:
         await _connection_change(ctx, conn, chosen, ConnectionChange(True))
         await CHARGE_POINTS[chosen](station_id, conn, ctx).start()
@@ -218,6 +221,7 @@ async def _serve_station(request: web.Request, station_id: str) -> web.StreamRes
             log.exception("%s: ConnectionChange(False) not published", station_id)
         live.remove(conn)
         conn.done.set()
+        connected.dec()
     return ws
 
 

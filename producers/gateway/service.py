@@ -14,11 +14,13 @@ from producers.gateway.redact import RedactingFilter
 from producers.gateway.server import serve
 from producers.gateway.tls import server_ssl_context
 from schemas.codec import make_codec
+from schemas.metrics_port import serve_metrics
 
 log = logging.getLogger(__name__)
 
 
 async def run(config: GatewayConfig) -> None:
+    serve_metrics("gateway", config.metrics_host, config.metrics_port)
     ssl_context = server_ssl_context(config.tls_cert, config.tls_key)
     publisher = AsyncPublisher(config.bootstrap)
     ctx = GatewayContext(publisher, make_codec(config.registry_url), config.id_token_key, config.network)

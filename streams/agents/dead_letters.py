@@ -8,12 +8,14 @@ from typing import Any
 from faust.types import EventT
 
 from schemas.dlq import dlq_headers
+from streams.agents import metrics
 
 log = logging.getLogger(__name__)
 
 
 async def dead_letter(dlq: Any, event: EventT[bytes], reason: str, stage: str) -> None:
     msg = event.message
+    metrics.DEAD_LETTERS.labels(stage).inc()
     log.warning("%s[%d]@%d to DLQ: %s", msg.topic, msg.partition, msg.offset, reason)
     await dlq.send(
         key=msg.key,

@@ -15,6 +15,7 @@ import faust
 from schemas.topics import alert_topic
 from streams.agents.care_news import read_care_news
 from streams.agents.fault_news import alert_json, dump_stage, load_stage
+from streams.agents.metrics import count_alert
 from streams.maintenance import StationCare
 from streams.maintenance.stage import apply
 from streams.worker import Worker
@@ -28,6 +29,7 @@ def register(worker: Worker) -> None:
             state = load_stage(worker.care.get(raw_key)) or StationCare(raw_key.decode())
             for alert in apply(state, read_care_news(value), worker.policy.fault_rules_for):
                 topic = worker.alerts[alert_topic(alert.type)]
+                count_alert(alert)
                 await topic.send(key=raw_key, value=alert_json(alert))
             worker.care[raw_key] = dump_stage(state)
             yield None

@@ -10,6 +10,7 @@ import faust
 from schemas.records import Alert
 from schemas.topics import ALERTS_FAULTS
 from streams.agents.fault_news import alert_json, dump_stage, load_stage, read_news
+from streams.agents.metrics import count_alert
 from streams.faults.model_clusters import ModelFaults, ModelKey, on_fault
 from streams.worker import Worker
 
@@ -25,6 +26,7 @@ def register(worker: Worker) -> None:
                 ModelKey(*raw_key.decode().split("|", 3))
             )
             for alert in on_fault(state, news, worker.policy.fault_rules_for(news.site_id)):
+                count_alert(alert)
                 await worker.alerts[ALERTS_FAULTS].send(key=str(state.key).encode(), value=alert_json(alert))
             worker.models[raw_key] = dump_stage(state)
             yield None

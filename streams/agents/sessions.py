@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import faust
 from faust.types import EventT
@@ -20,6 +21,7 @@ from schemas.dlq import dlq_headers
 from schemas.errors import RecordError
 from schemas.events import GATEWAY_CLOCK_SOURCE, ChargerEvent, from_record, to_record
 from schemas.topics import CHARGER_EVENTS, SESSIONS
+from streams.agents import metrics
 from streams.agents.care_news import care_news
 from streams.agents.dead_letters import dead_letter
 from streams.agents.fault_news import alert_news, station_news
@@ -42,7 +44,9 @@ def register(worker: Worker) -> None:
         config = worker.config
         async for batch in stream.take_events(config.batch_max, within=config.batch_within_s):
             try:
+                started = time.perf_counter()
                 await _process(worker, table, list(batch))
+                metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             except Exception as exc:
                 # Faust would restart the agent, and take_events acks the batch on the way out:
                 # offsets would move past input that was never billed. Stop before that, loudly; a
@@ -53,6 +57,8 @@ def register(worker: Worker) -> None:
 
 async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes]]) -> None:
     decoded, offsets, last_of, by_id = await _decode(worker, batch)
+    metrics.EVENTS.inc(len(batch))
+    _lag(worker, batch)
     load, save = table.access(last_of)
     saves: list[tuple[str, StationState]] = []
     out = process_batch(decoded, load, lambda sid, st: saves.append((sid, st)), worker.policy, offsets)
@@ -65,6 +71,7 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
         await _refuse(worker, ev, reason, by_id.get(ev.event_id), last_of[ev.station_id])
     # The codec edge: typed records become their wire form here and nowhere else.
     for rec in out.sessions:
+        metrics.SESSION_RECORDS.labels(rec.kind).inc()
         await worker.sessions.send(
             key=rec.session_id.encode(), value=worker.codec.encode(SESSIONS, rec.to_dict())
         )
@@ -85,6 +92,17 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
     # sink keeps one of each), a crash after it cannot lose the batch's records.
     for station_id, state in saves:
         save(station_id, state)
+
+
+def _lag(worker: Worker, batch: list[EventT[bytes]]) -> None:
+    """Per partition, the records after the batch's last one (Faust's view of the high watermark)."""
+    last: dict[Any, int] = {}
+    for event in batch:
+        last[event.message.tp] = event.message.offset
+    for tp, offset in last.items():
+        highwater = worker.app.consumer.highwater(tp)
+        if highwater is not None:
+            metrics.LAG.labels(str(tp.partition)).set(max(0, highwater - offset - 1))
 
 
 def _json(record: dict[str, object]) -> bytes:
@@ -125,6 +143,7 @@ async def _refuse(
     if source is not None:
         await dead_letter(worker.events_dlq, source, reason, "sessions")
         return
+    metrics.DEAD_LETTERS.labels("sessions").inc()
     msg = of_station.message
     log.warning("%s: event %s to DLQ: %s", ev.station_id, ev.event_id, reason)
     await worker.events_dlq.send(

@@ -15,6 +15,7 @@ import faust
 from schemas.records import Alert
 from schemas.topics import ALERTS_FAULTS
 from streams.agents.fault_news import alert_json, alert_news, dump_stage, load_stage, read_news
+from streams.agents.metrics import count_alert
 from streams.faults.incidents import model_news
 from streams.faults.site_incidents import SiteFaults, StationSeen, on_alert, on_station
 from streams.worker import Worker
@@ -38,6 +39,7 @@ def register(worker: Worker) -> None:
 
 async def _publish(worker: Worker, state: SiteFaults, alert: Alert) -> None:
     topic = worker.alerts[ALERTS_FAULTS]
+    count_alert(alert)
     await topic.send(key=(alert.station_id or alert.site_id or "").encode(), value=alert_json(alert))
     key = model_news(state, alert)
     if key is not None:

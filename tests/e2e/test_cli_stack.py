@@ -30,6 +30,9 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "CHARGESTREAM_KAFKA_CONTROLLER_PORT": str(free_port()),
             "CHARGESTREAM_QUERY_PORT": str(free_port()),
             "CHARGESTREAM_GATEWAY_PORT": str(free_port()),
+            "CHARGESTREAM_GATEWAY_METRICS_PORT": str(free_port()),
+            "CHARGESTREAM_WORKER_METRICS_PORT": str(free_port()),
+            "CHARGESTREAM_SINK_METRICS_PORT": str(free_port()),
             "CHARGESTREAM_WORKER_ID": f"e2e-{tmp_path.name}",
             "CHARGESTREAM_SINK_GROUP": f"e2e-sink-{tmp_path.name}",
         }

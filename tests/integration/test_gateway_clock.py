@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 import websockets
 from ocpp.v16 import ChargePoint as Client16
 from ocpp.v16 import call
+from prometheus_client.parser import text_string_to_metric_families
 
 from chargestream import stack
 from chargestream.query import scalar
@@ -80,5 +82,39 @@ def test_the_gateways_clock_finds_a_lone_station_offline_and_back(
             "the offline alert resolved on the reconnect",
             lambda: scalar(settings, alerts),
         )
+        # Each service's Prometheus metrics, on its own loopback port
+        gateway = _metrics(settings.gateway_metrics_port)
+        assert (
+            gateway.get("chargestream_gateway_messages_total", version="1.6", action="BootNotification") == 2
+        )
+        assert gateway.get("chargestream_gateway_connections", version="ocpp1.6") == 0  # both visits over
+        assert gateway.get("chargestream_gateway_events_total", kind="ConnectionChange") == 4
+        worker = _metrics(settings.worker_metrics_port)
+        assert worker.get("chargestream_worker_events_total") >= 8
+        assert worker.get("chargestream_worker_alerts_total", type="station_offline", status="resolved") >= 1
+        sink = _metrics(settings.sink_metrics_port)
+        assert sink.get("chargestream_sink_rows_total", table="alerts") >= 2
+        assert sink.get("chargestream_sink_batches_total") >= 1
+        assert "chargestream_sink_consumer_lag" in sink.names
     finally:
         stack.down(settings, say=lambda _line: None)
+
+
+class Scraped:
+    """The samples of a /metrics page."""
+
+    def __init__(self, text: str) -> None:
+        self.samples = {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        self.names = {name for name, _ in self.samples}
+
+    def get(self, name: str, **labels: str) -> float:
+        return self.samples[(name, frozenset(labels.items()))]
+
+
+def _metrics(port: int) -> Scraped:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        return Scraped(resp.read().decode())

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from chargestream import stack
 from chargestream.query import scalar
@@ -30,6 +30,13 @@ def _wait(pred: Callable[[], bool], timeout: float, what: str, detail: Callable[
     raise AssertionError(f"timed out waiting for {what}: {detail()}")
 
 
+_COORDINATOR_BUSY = (
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+)
+
+
 def _start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
     """Commit the group's offsets at the topic's end: the worker skips what other tests left on the
     shared broker and works on this test's events only (so its timing is this test's)."""
@@ -45,8 +52,8 @@ def _start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
             try:
                 c.commit(offsets=ends, asynchronous=False)
                 break
-            except KafkaException as exc:  # a fresh broker's coordinator still loading says: retry
-                if not exc.args[0].retriable() or time.monotonic() > deadline:
+            except KafkaException as exc:  # a fresh broker's coordinator still loading: try again
+                if exc.args[0].code() not in _COORDINATOR_BUSY or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
     finally:
