@@ -5,9 +5,11 @@ But a clock that is set back — a time sync, a DST change on a clock kept in lo
 the next session *before* the end of the last one: its plug-in and start then fall inside a session
 already closed, and re-deriving the connector's history in time order mixes the two (both were
 billed 0 Wh). A connector cannot hold two sessions at once, so arrival order decides here: an event
-of a new session that arrives after the last session ended — and the connector was free again — with
-a time before that end is moved just after the end, one millisecond apart in the order the events
-came (the station's own order; flag `clock_stepped_back`).
+of a new session that arrives after the last session ended — and the connector was free again, or
+(a transaction's event) at once: a station offline queues no status notification — with a time before
+that end is moved just after the end, one millisecond apart in the order the events came (the
+station's own order; flag `clock_stepped_back`). Only what lies before the end moves: energy is the
+meter's and stays exact, a plug-in time may come late by the clock's step.
 
 A new session's event: one of a transaction this connector has not seen before (and the later
 events of a transaction being moved), or, when it is late (older than the allowed lateness: inside
@@ -63,6 +65,8 @@ def retime(
     if moved is not None:
         return moved
     tx = _transaction(ev)
+    if edge.floor is None and _stepped_back_into(edge, tx, at) and not resent(at):
+        edge.floor = edge.latest  # no Available came between (1.6 queues no status offline): arm now
     if edge.floor is not None and at < edge.floor and _new_session(edge, ev, tx, late) and not resent(at):
         edge.moved += 1
         moved = edge.retimed[ev.event_id] = edge.floor + edge.moved
@@ -74,6 +78,13 @@ def retime(
     if moved is None:
         _observe(edge, ev, tx, at)
     return moved
+
+
+def _stepped_back_into(edge: SessionEdge, tx: str | None, at: int) -> bool:
+    """A transaction the connector has not seen, arriving after the last one's end (the station sends
+    in its own order) and stamped before it: two sessions cannot share a connector, so the clock moved
+    back between them, whether or not the connector said it was free in between."""
+    return edge.ended_tx is not None and tx is not None and tx not in edge.seen_tx and at < edge.latest
 
 
 def _new_session(edge: SessionEdge, ev: ChargerEvent, tx: str | None, late: bool) -> bool:

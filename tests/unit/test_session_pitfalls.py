@@ -342,6 +342,44 @@ def test_11c_an_unset_clock_in_an_offline_queue_bills_exactly_and_a_resend_chang
     assert not [r for r in again.sessions if r["record_type"] == "credit"]
 
 
+def test_11d_a_clock_set_back_inside_an_offline_queue_bills_both_sessions_and_a_resend_changes_nothing() -> (
+    None
+):
+    """The queue holds no status (1.6 queues transaction messages only): the first session stamped an
+    hour ahead (a clock on local time), the next one after the clock was put right, so it starts before
+    the first one's end. Fleet seed 1693 (offline + clock_local_time) billed both 0 Wh."""
+    s = Station()
+    back = T0 + 400 * MIN
+    queue = [
+        _queued(s, 70, TransactionEvent("Started", "a", meter_wh=1_000), back + 1_000, unset=False),
+        _queued(s, 100, MeterValues((wh(100, 2_000),), "a"), back + 1_010, unset=False),
+        _queued(s, 130, TransactionEvent("Ended", "a", meter_wh=3_000), back + 1_020, unset=False),
+        _queued(s, 110, TransactionEvent("Started", "b", meter_wh=3_000), back + 1_030, unset=False),
+        _queued(s, 150, MeterValues((wh(150, 4_000),), "b"), back + 1_040, unset=False),
+        _queued(s, 180, TransactionEvent("Ended", "b", meter_wh=5_500), back + 1_050, unset=False),
+    ]
+    evs = [
+        s.ev(0, StatusChange("Available")),
+        s.ev(1, ConnectionChange(False, "lost"), 0),
+        s.ev(400, ConnectionChange(True, "back"), 0),
+        *queue,
+        s.ev(400.1, StatusChange("Available")),
+    ]
+    bills = {b["transaction_id"]: b for b in run(evs).current_bills()}
+    assert {tx: b["energy_wh"] for tx, b in bills.items()} == {"a": 2_000, "b": 2_500}
+    assert "clock_stepped_back" in bills["b"]["quality_flags"]
+    beats = [s.ev(401 + i, Heartbeat(), 0) for i in range(70)]
+    resent = [
+        ChargerEvent(
+            e.event_id, e.station_id, 1, e.station_time, e.received_at + HOUR_MS, e.source, e.payload
+        )
+        for e in queue
+    ]
+    again = run(evs + beats + resent)
+    assert sorted(b["energy_wh"] for b in again.current_bills()) == [2_000, 2_500]
+    assert not [r for r in again.sessions if r["record_type"] == "credit"]
+
+
 def test_12_status_skip_and_faulted_returning_to_charging() -> None:
     s = Station()
     evs = [
