@@ -47,6 +47,18 @@ def _say(config: pytest.Config, line: str) -> None:
             reporter.write_line(line)
 
 
+_SERIAL_DIRS = ("e2e", "reliability")  # stacks, brokers of their own, kills: one at a time
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `kafka` what needs a broker (the fixture, even through another one) or runs whole stacks:
+    scripts/test.sh runs those one at a time and everything else on every core."""
+    for item in items:
+        uses = getattr(item, "fixturenames", ())
+        if "kafka_bootstrap" in uses or item.path.parent.name in _SERIAL_DIRS:
+            item.add_marker(pytest.mark.kafka)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for line in _BROKER_LINES:
         terminalreporter.write_line(line)
