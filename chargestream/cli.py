@@ -12,6 +12,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -351,10 +353,16 @@ def demo(
         ),
     ] = "heavy",
     feedback: Annotated[bool, typer.Option(help="drivers report what they meet (driver.feedback)")] = True,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="the HTML report of the run (`chargestream report`); default: STATE_DIR/report.html"
+        ),
+    ] = None,
 ) -> None:
     """The whole thing once: up, a simulated fleet with incidents and driver feedback, wait for billing
     and alerts, print a summary (billing against the ground truth; incidents injected vs alerted,
-    dispatches, the worst ports by uptime), down."""
+    dispatches, the worst ports by uptime), write the HTML report of those days, down."""
     from producers.simulator import INCIDENT_PRESETS, PRESETS, FeedbackRates, FleetConfig
 
     if pitfalls not in PRESETS:
@@ -404,6 +412,15 @@ def demo(
                 time.sleep(0.5)
         complete = _summary(settings, truths, where)
         _ops(settings, lines, f"SIM-{seed}{tag}-", f"SITE-{seed}{tag}-")
+        # The analysts' view of the same store: every day this fleet ran (earlier runs of those days too).
+        first = time.gmtime(start_ms / 1000)
+        _write_report(
+            settings,
+            report or settings.state_dir / "report.html",
+            date(first.tm_year, first.tm_mon, first.tm_mday),
+            None,
+            "",
+        )
     finally:
         if not keep_running:
             stack.down(settings, _say)
@@ -488,6 +505,88 @@ def _summary(settings: Settings, truths: list[dict[str, object]], where: str) ->
         )
     )
     return exact == len(truths) == len(billed)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="the HTML file to write")] = Path("report.html"),
+    since: Annotated[
+        str | None, typer.Option(help="first local day, YYYY-MM-DD (default: the first day with data)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="last local day, included (default: the last day with data)")
+    ] = None,
+    site: Annotated[str | None, typer.Option(help="one site only (default: the whole network)")] = None,
+) -> None:
+    """Write one self-contained HTML report, rendered from ClickHouse: peak hours per site, energy per
+    day, session duration and charging speed, idle time and its worst offenders, uptime per port, a
+    fault timeline, billing by tariff component. It opens offline in any browser (no script, nothing
+    fetched). Works while the stack runs and when it is down.
+
+    Example: chargestream report --out november.html --since 2026-11-01 --until 2026-11-30
+    """
+
+    def day(text: str | None, name: str) -> date | None:
+        try:
+            return None if text is None else date.fromisoformat(text)
+        except ValueError as exc:
+            raise typer.BadParameter("a day as YYYY-MM-DD, e.g. 2026-11-30", param_hint=name) from exc
+
+    _write_report(Settings(), out, day(since, "'--since'"), day(until, "'--until'"), site or "")
+
+
+def _write_report(settings: Settings, out: Path, first: date | None, last: date | None, site: str) -> None:
+    from datetime import timedelta
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from chargestream.report.build import STEPS, build, default_period
+    from chargestream.report.queries import Period
+
+    def fetch(sql: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = json.loads(run_query(settings, sql, "JSON", dict(params)))["data"]
+        return rows
+
+    try:
+        whole = default_period(fetch, site)
+        period = Period(first or whole.since, last + timedelta(days=1) if last else whole.until, site)
+        if period.until <= period.since:
+            raise typer.BadParameter(f"--until {last} is before --since {period.since}")
+        with Progress(
+            TextColumn("{task.description:<40}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("report", total=STEPS)
+
+            steps = iter(range(STEPS))
+
+            def step(what: str) -> None:  # called before each part: the parts before it are done
+                bar.update(task, description=what, completed=next(steps))
+
+            html = build(fetch, period, _redacted(settings.clickhouse_dsn), step)
+            bar.update(task, completed=STEPS)
+    except QueryError as exc:
+        err.print(f"[red]the report's query failed:[/] {escape(terminal_safe(str(exc)))}")
+        raise typer.Exit(1) from exc
+    out.write_text(html, encoding="utf-8")
+    console.print(
+        f"report of {period.since} to {period.until - timedelta(days=1)} written to {escape(str(out))} "
+        f"({len(html.encode()) / 1024:,.0f} KiB)"
+    )
+
+
+def _redacted(dsn: str) -> str:
+    """The store's address as a report may print it: no user or password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc)) if parts.netloc else dsn
 
 
 @app.command()

@@ -19,17 +19,21 @@ def sink_process(settings: Settings) -> Managed:
     return Managed("sink", settings.run_dir, settings.logs_dir)
 
 
-def run_query(settings: Settings, sql: str, fmt: str = "TabSeparated") -> str:
-    """Run one query and return its text output, whichever way the store is reachable now."""
+def run_query(
+    settings: Settings, sql: str, fmt: str = "TabSeparated", params: dict[str, str] | None = None
+) -> str:
+    """Run one query and return its text output, whichever way the store is reachable now.
+    ``params``: values of the query's ``{name:Type}`` placeholders, bound by the engine (never spliced)."""
     if not settings.uses_embedded_clickhouse:
-        return _direct(settings, sql, fmt)
+        return _direct(settings, sql, fmt, params)
     if sink_process(settings).pid() is not None:
-        return _via_endpoint(settings, sql, fmt)
-    return _direct(settings, sql, fmt)
+        return _via_endpoint(settings, sql, fmt, params)
+    return _direct(settings, sql, fmt, params)
 
 
-def _via_endpoint(settings: Settings, sql: str, fmt: str) -> str:
-    url = f"http://{settings.query_host}:{settings.query_port}/?{urlencode({'default_format': fmt})}"
+def _via_endpoint(settings: Settings, sql: str, fmt: str, params: dict[str, str] | None) -> str:
+    query = {"default_format": fmt} | {f"param_{k}": v for k, v in (params or {}).items()}
+    url = f"http://{settings.query_host}:{settings.query_port}/?{urlencode(query)}"
     req = urllib.request.Request(url, data=sql.encode(), method="POST")
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
@@ -42,7 +46,7 @@ def _via_endpoint(settings: Settings, sql: str, fmt: str) -> str:
         ) from exc
 
 
-def _direct(settings: Settings, sql: str, fmt: str) -> str:
+def _direct(settings: Settings, sql: str, fmt: str, params: dict[str, str] | None) -> str:
     from sinks.clickhouse import connect
     from sinks.migrations import migrate
     from sinks.query_guard import ReadOnlyQueries
@@ -58,7 +62,7 @@ def _direct(settings: Settings, sql: str, fmt: str) -> str:
     client = connect(settings.clickhouse_dsn)
     try:
         try:
-            return ReadOnlyQueries(client, embedded=embedded).run(sql, fmt).decode()
+            return ReadOnlyQueries(client, embedded=embedded).run(sql, fmt, params).decode()
         except Exception as exc:
             raise QueryError(str(exc).strip()) from exc
     finally:

@@ -19,6 +19,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# The report test opens `chargestream report`'s page in a real browser (CHARGESTREAM_CHROMIUM: another
+# one). Nothing else needs it, so without root it is a warning here and a clear failure in that test.
+if [ -z "${CHARGESTREAM_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium (apt-get), for the report's browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    say "no chromium: the report's browser test will fail; install it or set CHARGESTREAM_CHROMIUM"
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   say "Python >= 3.11 is needed (found $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11"

@@ -83,7 +83,7 @@ class QueryServer:
                 if url.path in ("/ping", "/ping/"):
                     self._reply(200, b"Ok.\n")
                     return
-                params = {k: v[0] for k, v in parse_qs(url.query).items()}
+                params = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
                 sql = "\n".join(p for p in (params.get("query", ""), body.decode(errors="replace")) if p)
                 fmt = params.get("default_format", "TabSeparated")
                 # query parameters, as a server takes them: ?param_station=ST-1 for {station:String}

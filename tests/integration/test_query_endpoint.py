@@ -306,6 +306,9 @@ def test_the_clickhouse_connect_http_client_works_read_only(store: tuple[Client,
             parameters={"s": "x' OR 1 = 1 OR '"},
         )
         assert forged.result_rows == [(0,)]
+        # an empty value is a value (a server binds `param_s=` as ''), not a missing one
+        empty = client.query("SELECT {s:String} = '' AS blank", parameters={"s": ""})
+        assert empty.result_rows == [(True,)]
         with pytest.raises(DatabaseError, match="read-only"):
             client.command(
                 "INSERT INTO chargestream.billing_records (session_id, version) VALUES ('forged', 1)"
