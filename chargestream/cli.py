@@ -373,10 +373,13 @@ def demo(
     t0 = time.monotonic()
     stack.up(settings, _say)
     try:
-        # Each demo run is a fleet of its own (stations "SIM-<seed>r<minute>-…"), starting now: its
-        # stations never meet an earlier run's, whose event time has moved days ahead.
-        start_ms = int(time.time()) // 60 * 60_000
-        tag = f"r{start_ms // 60_000 % 1_000_000}"
+        # Each demo run is a fleet of its own (stations "SIM-<seed>r<minute>-…"). It starts now, or an hour
+        # after the last event an earlier run left if that is later (a simulated fleet runs days ahead):
+        # the worker's partitions keep one clock for all their stations, and an earlier fleet's later
+        # events would tell it that this fleet's stations fell silent when they merely ended.
+        now_min = int(time.time()) // 60
+        start_ms = max(now_min * 60_000, _latest_event_ms(settings) // 60_000 * 60_000 + 3_600_000)
+        tag = f"r{now_min % 1_000_000}"
         cfg = FleetConfig(
             stations,
             2,
@@ -428,6 +431,20 @@ def demo(
     if not complete:
         err.print("[red]not every simulated session was billed exactly: see the summary above[/]")
         raise typer.Exit(1)
+
+
+def _latest_event_ms(settings: Settings) -> int:
+    """The newest event time the store holds (0 when empty)."""
+    return int(
+        scalar(
+            settings,
+            # (a station clock set decades ahead, as pitfalls make them, is not a fleet's end)
+            "WITH now64(3) + toIntervalDay(60) AS cap SELECT toUnixTimestamp64Milli(greatest("
+            "(SELECT max(station_time) FROM chargestream.status_changes WHERE station_time < cap), "
+            "(SELECT max(station_time) FROM chargestream.station_events WHERE station_time < cap)))",
+        )
+        or 0
+    )
 
 
 def _ops(settings: Settings, lines: list[dict[str, Any]], stations: str, sites: str) -> None:

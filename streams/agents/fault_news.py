@@ -12,7 +12,7 @@ from typing import Any
 from schemas.records import Alert
 from streams.faults.site_incidents import StationSeen
 
-STAGE_STATE_VERSION = 1  # bump when SiteFaults or ModelFaults change shape
+STAGE_STATE_VERSION = 2  # bump when SiteFaults or ModelFaults change shape
 
 
 def station_news(seen: StationSeen) -> bytes:

@@ -64,11 +64,13 @@ class SiteFaults:
     down: dict[str, tuple[str, int, int | None]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)  # spans already in an outage
     outage_spans: list[str] = field(default_factory=list)  # the spans of the open outage
-    # fault alert id -> (station, its connectors, opened at, still open); a station fault is all of them
-    faults: dict[str, tuple[str, tuple[int, ...], int, bool]] = field(default_factory=dict)
+    # fault alert id -> (station, its connectors, opened at, over at or None); a station fault is all of them
+    faults: dict[str, tuple[str, tuple[int, ...], int, int | None]] = field(default_factory=dict)
     outage: Alert | None = None
     burst: Alert | None = None
     burst_used: set[str] = field(default_factory=set)  # faults of past bursts
+    past_bursts: list[Alert] = field(default_factory=list)  # resolved within two days: late faults join
+    latest: int = 0  # the newest event time of the site's news (how far back state is kept)
     parents: dict[str, str] = field(
         default_factory=dict
     )  # station alert id -> the incident it is folded into
@@ -231,74 +233,131 @@ def _track_fault(st: SiteFaults, alert: Alert, rules: FaultRules) -> None:
         connectors: tuple[int, ...] = (alert.connector_id,)
     else:
         connectors = tuple(sorted({int(m.get("connector_id") or 0) for m in alert.members})) or (0,)
-    st.faults[alert.alert_id] = (
-        alert.station_id,
-        connectors,
-        alert.opened_at,
-        alert.status != "resolved",
-    )
-    # Resolved faults too old to join any burst are forgotten (bounded state).
-    members = {m["alert_id"] for m in (st.burst.details.get("faults", []) if st.burst else [])}
-    horizon = alert.opened_at - 2 * rules.burst_window_ms
-    for aid, (_, _, opened, is_open) in list(st.faults.items()):
-        if not is_open and opened < horizon and aid not in members:
+    closed = (alert.resolved_at or alert.updated_at) if alert.status == "resolved" else None
+    st.faults[alert.alert_id] = (alert.station_id, connectors, alert.opened_at, closed)
+    st.latest = max(st.latest, alert.updated_at)
+    # Faults over for two days (by the newest news of the site, not this alert's: stations reach this
+    # stage hours apart when a worker catches up) that no open burst holds are forgotten (bounded state).
+    members = set(_ids(st.burst)) if st.burst else set()
+    horizon = st.latest - 2 * DAY_MS
+    for aid, (_, _, _, over) in list(st.faults.items()):
+        if over is not None and over < horizon and aid not in members:
             del st.faults[aid]
             st.burst_used.discard(aid)
             st.parents.pop(aid, None)
+    st.past_bursts = [b for b in st.past_bursts if (b.resolved_at or b.updated_at) >= horizon]
+
+
+def _ids(burst: Alert) -> list[str]:
+    return [r["alert_id"] for r in burst.details["faults"]]
+
+
+def _fits(st: SiteFaults, burst: Alert, opened: int, rules: FaultRules) -> bool:
+    """A fault that began within the window of a burst's faults belongs to it."""
+    starts = [st.faults[i][2] for i in _ids(burst) if i in st.faults] or [burst.opened_at]
+    return min(starts) - rules.burst_window_ms <= opened <= max(starts) + rules.burst_window_ms
 
 
 def _burst(st: SiteFaults, at: int, rules: FaultRules, out: list[Alert]) -> None:
-    if st.burst is None:
-        found = _burst_window(st, rules)
-        if found is None:
-            return
-        start, ids = found
-        st.burst = _open_site_alert(
-            st,
-            "site_fault_burst",
-            start,
-            at,
-            "critical",
-            _burst_summary(st, ids),
-            {"faults": _fault_refs(st, ids), "window_minutes": rules.burst_window_ms // 60_000},
-            _fault_members(st, ids),
-        )
-        out.append(st.burst)
-        _fold(st, set(ids), st.burst.alert_id, at, out)
-    ids = [r["alert_id"] for r in st.burst.details["faults"]]
-    last = max(st.faults[i][2] for i in ids if i in st.faults) if ids else st.burst.opened_at
-    joined = [
-        aid
-        for aid, (_, _, opened, is_open) in sorted(st.faults.items(), key=lambda kv: kv[1][2])
-        if aid not in ids
-        and aid not in st.burst_used
-        and st.burst.opened_at - rules.burst_window_ms <= opened <= last + rules.burst_window_ms
-    ]
-    if joined:
-        ids = ids + joined
-        st.burst = changed(
-            st.burst,
-            "updated",
-            at,
-            members=_fault_members(st, ids),
-            summary=_burst_summary(st, ids),
-            details={**st.burst.details, "faults": _fault_refs(st, ids)},
-        )
-        out.append(st.burst)
-        _fold(st, set(joined), st.burst.alert_id, at, out)
-    elif not any(st.faults[i][3] for i in ids if i in st.faults):
-        out.append(
-            changed(
-                st.burst,
-                "resolved",
+    """Open, grow and resolve the site's burst from the faults known, judged by when each began and
+    ended (event time), so stations reaching this stage hours apart give the same burst."""
+    _late_members(st, at, rules, out)
+    while True:
+        if st.burst is None:
+            found = _burst_window(st, rules)
+            if found is None:
+                return
+            start, ids = found
+            st.burst = _open_site_alert(
+                st,
+                "site_fault_burst",
+                start,
                 at,
-                severity="info",
-                resolved_at=at,
-                summary=f"{st.site_id}: every connector of the fault burst is healthy again",
+                "critical",
+                _burst_summary(st, ids),
+                {"faults": _fault_refs(st, ids), "window_minutes": rules.burst_window_ms // 60_000},
+                _fault_members(st, ids),
             )
+            out.append(st.burst)
+            _fold(st, set(ids), st.burst.alert_id, at, out)
+        burst = st.burst
+        joined = _joining(st, burst, rules)
+        if joined:
+            _grow(st, burst, joined, at, out)
+            continue
+        ids = _ids(burst)
+        if any(st.faults[i][3] is None for i in ids if i in st.faults):
+            return
+        ended = max((st.faults[i][3] or 0 for i in ids if i in st.faults), default=at)
+        resolved = changed(
+            burst,
+            "resolved",
+            at,
+            severity="info",
+            resolved_at=ended,
+            summary=f"{st.site_id}: every connector of the fault burst is healthy again",
         )
+        out.append(resolved)
         st.burst_used |= set(ids)
-        st.burst = None
+        st.past_bursts.append(resolved)
+        st.burst = None  # and look again: faults of a later burst may be known already
+
+
+def _joining(st: SiteFaults, burst: Alert, rules: FaultRules) -> list[str]:
+    """Faults not in any burst that fit this one, a chain of them at a time (each may widen the window)."""
+    ids = set(_ids(burst))
+    return [
+        aid
+        for aid, (_, _, opened, _) in sorted(st.faults.items(), key=lambda kv: (kv[1][2], kv[0]))
+        if aid not in ids and aid not in st.burst_used and _fits(st, burst, opened, rules)
+    ]
+
+
+def _grow(
+    st: SiteFaults,
+    burst: Alert,
+    joined: list[str],
+    at: int,
+    out: list[Alert],
+    *,
+    status: str = "updated",
+    resolved_at: int | None = None,
+) -> Alert:
+    """The burst with faults joined: open (again) as `updated`, or still `resolved` with its new end."""
+    ids = _ids(burst) + joined
+    changes: dict[str, Any] = {
+        "opened_at": min(burst.opened_at, *(st.faults[i][2] for i in joined)),
+        "members": _fault_members(st, ids),
+        "details": {**burst.details, "faults": _fault_refs(st, ids)},
+    }
+    if status == "updated":
+        changes |= {"severity": "critical", "resolved_at": None, "summary": _burst_summary(st, ids)}
+    else:
+        changes |= {"resolved_at": resolved_at}
+        st.burst_used |= set(joined)
+    grown = changed(burst, status, at, **changes)
+    out.append(grown)
+    if st.burst is not None and st.burst.alert_id == burst.alert_id:
+        st.burst = grown
+    _fold(st, set(joined), burst.alert_id, at, out)
+    return grown
+
+
+def _late_members(st: SiteFaults, at: int, rules: FaultRules, out: list[Alert]) -> None:
+    """A fault that reaches this stage after the burst it belongs to was resolved (its station's partition
+    ran behind) joins it: still faulted, it opens the burst again (when no other burst holds the site);
+    over already, the resolved burst is re-sent with it and its end."""
+    for i, past in enumerate(st.past_bursts):
+        late = _joining(st, past, rules)
+        if not late:
+            continue
+        if st.burst is None and any(st.faults[a][3] is None for a in late):
+            del st.past_bursts[i]
+            st.burst = past
+            _grow(st, past, late, at, out)
+            return
+        end = max(past.resolved_at or 0, *(st.faults[a][3] or at for a in late))
+        st.past_bursts[i] = _grow(st, past, late, at, out, status="resolved", resolved_at=end)
 
 
 def _burst_window(st: SiteFaults, rules: FaultRules) -> tuple[int, list[str]] | None:

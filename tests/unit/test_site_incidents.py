@@ -142,6 +142,49 @@ def test_three_connectors_on_two_stations_faulted_together_are_one_burst() -> No
     assert _final(out)[bursts[0].alert_id].status == "resolved"
 
 
+def test_a_fault_that_arrives_after_its_burst_was_resolved_opens_it_again_and_ends_it_later() -> None:
+    """Station S1-2's partition ran behind: its fault, which began with the others', reaches the stage
+    after they were all healthy again. It joins that burst (one incident, not a second or none)."""
+    inc = _stages(3)
+    out: list[Alert] = []
+    for station, connector, at in (("S1-0", 1, 0), ("S1-0", 2, 4), ("S1-1", 1, 20)):
+        out += inc.alert(_alert("connector_fault", station, at, connector=connector))
+        out += inc.alert(
+            _alert(
+                "connector_fault",
+                station,
+                at,
+                connector=connector,
+                status="resolved",
+                version=2,
+                updated_min=at + 30,
+                resolved_at=T0 + (at + 30) * MINUTE_MS,
+            )
+        )
+    (burst_id,) = [a.alert_id for a in out if a.type == "site_fault_burst" and a.version == 1]
+    assert _final(out)[burst_id].status == "resolved"
+    out += inc.alert(_alert("connector_fault", "S1-2", -5, connector=1, updated_min=-5))
+    again = _final(out)[burst_id]
+    assert again.status == "updated" and again.resolved_at is None and len(again.members) == 4
+    assert again.opened_at == T0 - 5 * MINUTE_MS  # the burst began with its earliest fault
+    out += inc.alert(
+        _alert(
+            "connector_fault",
+            "S1-2",
+            -5,
+            connector=1,
+            status="resolved",
+            version=2,
+            updated_min=120,
+            resolved_at=T0 + 120 * MINUTE_MS,
+        )
+    )
+    final = _final(out)
+    assert [a.alert_id for a in final.values() if a.type == "site_fault_burst"] == [burst_id]
+    assert final[burst_id].status == "resolved" and final[burst_id].resolved_at == T0 + 120 * MINUTE_MS
+    assert final["connector_fault-S1-2-1--5"].parent_id == burst_id
+
+
 def test_two_connectors_faulted_are_no_burst() -> None:
     inc = _stages(3)
     out = inc.alert(_alert("connector_fault", "S1-0", 0, connector=1)) + inc.alert(
@@ -297,3 +340,39 @@ def test_the_stations_alerts_in_another_interleaving_give_the_same_incidents(see
             keyed.append((key + rnd.randrange(MINUTE_MS), rnd.random(), a))
     mixed = [a for _, _, a in sorted(keyed, key=lambda k: (k[0], k[1]))]
     assert incidents(mixed) == expected
+
+
+SKEW_MS = 6 * 60 * MINUTE_MS  # a worker catching up: one partition hours of event time ahead of another
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.sampled_from([1, 4, 7, 10]), order=st.integers(0, 10_000))
+def test_fault_bursts_are_the_same_whatever_the_skew_between_stations(seed: int, order: int) -> None:
+    """A fast replay or a worker catching up after an outage: partitions processed side by side run hours
+    apart in event time, so one station's alerts reach the site stage long after another's later ones.
+    Each station's alerts stay in their order; the bursts (members, final state, when they began and
+    ended) are those of the alerts in time order."""
+    seen, alerts = _station_alerts(seed)
+
+    def bursts(sequence: list[Alert]) -> list[tuple[str, int, int | None, tuple[str, ...]]]:
+        inc = Incidents(lambda _site: RULES)
+        for s in seen:
+            inc.station(s)
+        final = _final([out for a in sequence for out in inc.alert(a)])
+        return sorted(
+            (
+                a.status,
+                a.opened_at,
+                a.resolved_at,
+                tuple(sorted(f"{m['station_id']}/{m['connector_id']}" for m in a.members)),
+            )
+            for a in final.values()
+            if a.type == "site_fault_burst"
+        )
+
+    expected = bursts(alerts)
+    assert expected, "the fleet has fault bursts"
+    rnd = random.Random(order)
+    ahead = {a.station_id: rnd.randrange(SKEW_MS) for a in alerts}  # each station's head start
+    mixed = sorted(alerts, key=lambda a: (a.updated_at - ahead[a.station_id], a.station_id))
+    assert bursts(mixed) == expected
