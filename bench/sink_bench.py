@@ -32,16 +32,17 @@ from sinks.migrations import migrate
 T0 = 1_800_000_000_000
 
 
-def _messages(n_events: int) -> list[tuple[str, bytes]]:
+def _messages(n_events: int, samples: int = 3) -> list[tuple[str, bytes]]:
     codec = EmbeddedCodec()
     out: list[tuple[str, bytes]] = []
     for i in range(n_events):
         sid, at = f"BENCH-{i % 200:03d}", T0 + i * 1000
         if i % 4:
-            samples = tuple(
-                SampledValue(at, "Wh", 1000.0 + i + k, str(1000 + i + k), phase=f"L{k + 1}") for k in range(3)
+            values = tuple(
+                SampledValue(at, "Wh", 1000.0 + i + k, str(1000 + i + k), phase=f"L{k + 1}")
+                for k in range(samples)
             )
-            payload: Any = MeterValues(samples, f"tx-{i % 50}")
+            payload: Any = MeterValues(values, f"tx-{i % 50}")
         else:
             payload = StatusChange("Charging" if i % 8 else "Available")
         ev = ChargerEvent(f"e{i}", sid, 1, at, at + 5, "bench", payload)

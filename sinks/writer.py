@@ -275,9 +275,11 @@ class ClickHouseWriter:
         self.written[(topic, partition)] = end
 
     def report_lag(self) -> None:
-        """The consumer lag gauge: per assigned partition, the records past what is written."""
+        """The consumer lag gauge: per assigned partition, the records past what is written. The partition
+        ends are those the last fetches brought (cached): asking the broker queues behind the consumer's
+        long-poll fetch, half a second a partition, and this loop is the one that consumes."""
         for tp in self.consumer.assignment():
-            _low, high = self.consumer.get_watermark_offsets(tp, timeout=2)
+            _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
             done = self.written.get((tp.topic, tp.partition))
             if done is not None and high >= 0:
                 metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - done))

@@ -1,0 +1,238 @@
+"""Rows/s into ClickHouse for one sink process, next to a raw clickhouse-connect insert of the same rows
+in the same run.
+
+    .venv/bin/python -m bench.sink_pipeline_bench [--events 100000] [--out bench/results/sink_pipeline.json]
+
+A local Kafka broker (the project's jars) gets the sink's topic mix (bench.sink_bench's messages: meter
+values with three samples, status changes, session records, feedback); `chargestream serve sink` then
+consumes them into a fresh embedded store, and its own Prometheus counter (rows written, by table) is read
+while it works. The rate is taken from the first rows written to the last, so process start and the
+consumer group's join are left out. The baseline inserts the very rows the sink wrote (decoded and mapped
+here, not timed) into another fresh store with `client.insert`, in the sink's batch sizes: the ratio of
+the two is the figure to compare between versions (the machine is shared and noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+
+from bench.sink_bench import _messages
+from chargestream import kafka_local
+from chargestream.settings import Settings
+from schemas.clients import producer_config
+from schemas.codec import EmbeddedCodec
+from schemas.topics import ensure_topics
+from sinks import rows
+from sinks.clickhouse import connect
+from sinks.migrations import migrate
+
+REPO = Path(__file__).resolve().parents[1]
+BATCH_MAX = 5000  # the sink's default batch (messages per topic-partition)
+PARTITIONS = 3  # the topics' partitions, as the stack creates them
+
+
+def _produce(bootstrap: str, messages: list[tuple[str, bytes]]) -> None:
+    producer = Producer(producer_config(bootstrap) | {"linger.ms": 20})
+    for i, (topic, raw) in enumerate(messages):
+        while True:
+            try:
+                producer.produce(topic, raw, key=f"BENCH-{i % 200:03d}".encode())
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    if producer.flush(60) != 0:
+        raise RuntimeError("the broker did not take every message")
+
+
+def _metric(url: str, name: str) -> float:
+    """The sum of a sink metric's samples (every label set)."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(
+        float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln.startswith((name + "{", name + " "))
+    )
+
+
+def sink_rate(
+    bootstrap: str, store: Path, total_rows: int, profile: Path | None = None, timeout: float = 600.0
+) -> dict[str, Any]:
+    metrics_port, query_port = kafka_local.free_port(), kafka_local.free_port()
+    env = os.environ | {
+        "CHARGESTREAM_KAFKA_BOOTSTRAP": bootstrap,
+        "CHARGESTREAM_CLICKHOUSE_URL": f"chdb://{store}",
+        "CHARGESTREAM_STATE_DIR": str(store.parent / "sink-state"),
+        "CHARGESTREAM_SINK_METRICS_PORT": str(metrics_port),
+        "CHARGESTREAM_QUERY_PORT": str(query_port),
+        "CHARGESTREAM_SINK_BATCH_MAX": str(BATCH_MAX),
+    }
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    log = store.parent / "sink.log"
+    command = [sys.executable, "-m", "chargestream.cli", "serve", "sink"]
+    if profile is not None:  # py-spy's collapsed stacks of the sink, for flame graphs or a quick sort
+        command = [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "-r",
+            "200",
+            "-f",
+            "raw",
+            "-o",
+            str(profile),
+            "--",
+            *command,
+        ]
+    proc = subprocess.Popen(
+        command,
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    try:
+        first: tuple[float, int] | None = None
+        deadline = time.monotonic() + timeout
+        n = 0
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"the sink stopped: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
+                )
+            try:
+                n = int(_metric(url, "chargestream_sink_rows_total"))
+            except OSError:
+                n = 0  # not serving yet
+            now = time.monotonic()
+            if n and first is None:
+                first = (now, n)
+            if n >= total_rows:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"the sink wrote {n} of {total_rows} rows in {timeout:.0f} s")
+        assert first is not None
+        t0, n0 = first
+        return {
+            "batches": int(_metric(url, "chargestream_sink_batches_total")),
+            "batch_seconds_total": round(_metric(url, "chargestream_sink_batch_seconds_sum"), 3),
+            "rows_timed": total_rows - n0,
+            "seconds": round(now - t0, 3),
+            "rows_per_s": round((total_rows - n0) / (now - t0)) if now > t0 else None,
+        }
+    finally:
+        # (py-spy writes its profile on an interrupt, and stops the sink with it)
+        proc.send_signal(signal.SIGINT if profile is not None else signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def raw_rate(messages: list[tuple[str, bytes]], store: Path) -> dict[str, Any]:
+    """The same rows inserted straight with clickhouse-connect, batch by batch as the sink cuts them."""
+    codec = EmbeddedCodec()
+    by_topic: dict[str, list[bytes]] = defaultdict(list)
+    for topic, raw in messages:
+        by_topic[topic].append(raw)
+    batches: list[dict[str, list[rows.Row]]] = []
+    for topic, raws in by_topic.items():
+        for start in range(0, len(raws), BATCH_MAX):  # the sink's largest batch of one partition
+            tables: dict[str, list[rows.Row]] = defaultdict(list)
+            for raw in raws[start : start + BATCH_MAX]:
+                for table, row in rows.rows_for(topic, codec.decode(topic, raw)):
+                    tables[table].append(row)
+            batches.append(tables)
+    client = connect(f"chdb://{store}")
+    try:
+        migrate(client)
+        n = 0
+        t0 = time.perf_counter()
+        for tables in batches:
+            for table, table_rows in sorted(tables.items()):
+                client.insert(f"chargestream.{table}", table_rows, column_names=list(rows.COLUMNS[table]))
+                n += len(table_rows)
+        seconds = time.perf_counter() - t0
+    finally:
+        client.close()
+    return {
+        "rows": n,
+        "inserts": sum(len(t) for t in batches),
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(n / seconds),
+    }
+
+
+def measure(n_events: int, samples: int = 3, profile: Path | None = None) -> dict[str, Any]:
+    messages = _messages(n_events, samples)
+    codec = EmbeddedCodec()
+    total = sum(len(rows.rows_for(t, codec.decode(t, raw))) for t, raw in messages)
+    work = Path(tempfile.mkdtemp(prefix="sink-pipeline-"))
+    settings = Settings(
+        state_dir=work / "kafka-state",
+        kafka_port=kafka_local.free_port(),
+        kafka_controller_port=kafka_local.free_port(),
+        kafka_bootstrap=None,
+    )
+    try:
+        kafka_local.start_broker(settings)
+        try:
+            ensure_topics(settings.bootstrap, PARTITIONS)
+            _produce(settings.bootstrap, messages)
+            sink = sink_rate(settings.bootstrap, work / "sink-db", total, profile)
+        finally:
+            kafka_local.stop_broker(settings)
+        raw = raw_rate(messages, work / "raw-db")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "records": len(messages),
+        "samples_per_meter_value": samples,
+        "rows": total,
+        "sink": sink,
+        "raw_insert": raw,
+        "sink_over_raw": round(sink["rows_per_s"] / raw["rows_per_s"], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--label", default="current")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/sink_pipeline.json"))
+    parser.add_argument(
+        "--samples", type=int, default=3, help="samples per MeterValues (a real charger sends 5 to 15)"
+    )
+    parser.add_argument("--profile", type=Path, help="record the sink with py-spy into this file")
+    args = parser.parse_args()
+    result = {
+        "label": args.label,
+        "python": platform.python_version(),
+        **measure(args.events, args.samples, args.profile),
+    }
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    runs = [r for r in previous.get("runs", []) if r.get("label") != args.label] + [result]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
