@@ -20,6 +20,7 @@ bench: setup
 	.venv/bin/python -m bench.engine_bench
 	.venv/bin/python -m bench.gateway_bench
 	.venv/bin/python -m bench.sink_bench
+	.venv/bin/python -m bench.sink_pipeline_bench
 	.venv/bin/python -m bench.fault_bench
 
 # Many simulated fleets at once through the real broker, worker and sink (CHARGESTREAM_SOAK_SEEDS, default 30).

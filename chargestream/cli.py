@@ -24,7 +24,7 @@ from rich.table import Table
 
 from chargestream import kafka_local, stack
 from chargestream.alerts import AlertFilter
-from chargestream.query import QueryError, run_query, scalar
+from chargestream.query import QueryError, run_query, run_query_bytes, scalar
 from chargestream.settings import Settings
 from chargestream.terminal import terminal_safe
 from schemas.errors import SetupError
@@ -104,12 +104,23 @@ def sql(
     tty = sys.stdout.isatty()
     fmt = fmt or ("PrettyCompact" if tty else "TabSeparatedWithNames")
     try:
-        out = run_query(Settings(), query, fmt)
+        out = run_query_bytes(Settings(), query, fmt)
     except QueryError as exc:
         err.print(f"[red]query failed:[/] {escape(terminal_safe(str(exc)))}")
         raise typer.Exit(1) from exc
-    # On a terminal, data cannot drive it (escape sequences in a comment); piped output stays exact.
-    sys.stdout.write(terminal_safe(out) if tty else out)
+    if not tty:  # piped or redirected: the engine's bytes, exactly (Parquet, Arrow, Native too)
+        sys.stdout.buffer.write(out)
+        return
+    try:
+        text = out.decode()
+    except UnicodeDecodeError:
+        err.print(
+            f"[red]{escape(fmt)} is a binary format:[/] redirect it to a file, e.g. `chargestream sql ... "
+            f"-f {escape(fmt)} > out.{escape(fmt.lower())}`"
+        )
+        raise typer.Exit(1) from None
+    # On a terminal, data cannot drive it (escape sequences in a comment).
+    sys.stdout.write(terminal_safe(text))
 
 
 @app.command()

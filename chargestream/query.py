@@ -24,6 +24,13 @@ def run_query(
 ) -> str:
     """Run one query and return its text output, whichever way the store is reachable now.
     ``params``: values of the query's ``{name:Type}`` placeholders, bound by the engine (never spliced)."""
+    return run_query_bytes(settings, sql, fmt, params).decode()
+
+
+def run_query_bytes(
+    settings: Settings, sql: str, fmt: str = "TabSeparated", params: dict[str, str] | None = None
+) -> bytes:
+    """The output as the engine wrote it: any format, Parquet and Arrow included."""
     if not settings.uses_embedded_clickhouse:
         return _direct(settings, sql, fmt, params)
     if sink_process(settings).pid() is not None:
@@ -31,13 +38,13 @@ def run_query(
     return _direct(settings, sql, fmt, params)
 
 
-def _via_endpoint(settings: Settings, sql: str, fmt: str, params: dict[str, str] | None) -> str:
+def _via_endpoint(settings: Settings, sql: str, fmt: str, params: dict[str, str] | None) -> bytes:
     query = {"default_format": fmt} | {f"param_{k}": v for k, v in (params or {}).items()}
     url = f"http://{settings.query_host}:{settings.query_port}/?{urlencode(query)}"
     req = urllib.request.Request(url, data=sql.encode(), method="POST")
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
-            return str(resp.read().decode())
+            return bytes(resp.read())
     except urllib.error.HTTPError as exc:
         raise QueryError(exc.read().decode(errors="replace").strip()) from exc
     except OSError as exc:
@@ -46,7 +53,7 @@ def _via_endpoint(settings: Settings, sql: str, fmt: str, params: dict[str, str]
         ) from exc
 
 
-def _direct(settings: Settings, sql: str, fmt: str, params: dict[str, str] | None) -> str:
+def _direct(settings: Settings, sql: str, fmt: str, params: dict[str, str] | None) -> bytes:
     from sinks.clickhouse import connect
     from sinks.migrations import migrate
     from sinks.query_guard import ReadOnlyQueries
@@ -62,7 +69,7 @@ def _direct(settings: Settings, sql: str, fmt: str, params: dict[str, str] | Non
     client = connect(settings.clickhouse_dsn)
     try:
         try:
-            return ReadOnlyQueries(client, embedded=embedded).run(sql, fmt, params).decode()
+            return ReadOnlyQueries(client, embedded=embedded).run(sql, fmt, params)
         except Exception as exc:
             raise QueryError(str(exc).strip()) from exc
     finally:

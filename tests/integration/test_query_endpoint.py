@@ -25,6 +25,7 @@ from sinks.clickhouse import connect
 from sinks.migrations import migrate
 from sinks.query_endpoint import MAX_QUERY_BYTES, QueryServer
 from sinks.query_guard import QueryLimits, ReadOnlyQueries
+from tests.cli_text import plain
 
 BILL = "SELECT session_id, version, energy_wh FROM chargestream.billing_records FINAL ORDER BY session_id"
 
@@ -274,6 +275,34 @@ def test_chargestream_sql_without_the_stack_is_guarded_the_same_way(tmp_path: Pa
             run_query(settings, sql)
     assert run_query(settings, "SELECT count() FROM chargestream.billing_records") == "0\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_chargestream_sql_writes_binary_formats_to_a_pipe_and_refuses_them_on_a_terminal(
+    tmp_path: Path,
+) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    env = os.environ | {"CHARGESTREAM_STATE_DIR": str(tmp_path)}
+    env.pop("CHARGESTREAM_CLICKHOUSE_URL", None)
+    command = [sys.executable, "-m", "chargestream.cli", "sql", "SELECT number AS n FROM numbers(3)", "-f"]
+    piped = subprocess.run([*command, "Parquet"], env=env, capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    (tmp_path / "out.parquet").write_bytes(piped.stdout)
+    assert pq.read_table(tmp_path / "out.parquet").column("n").to_pylist() == [0, 1, 2]
+    leader, follower = pty.openpty()
+    try:
+        tty = subprocess.run(
+            [*command, "Parquet"], env=env, stdout=follower, stderr=subprocess.PIPE, timeout=120
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert tty.returncode == 1 and "binary format" in plain(tty.stderr.decode())
 
 
 def test_the_clickhouse_connect_http_client_works_read_only(store: tuple[Client, QueryServer, Path]) -> None:
