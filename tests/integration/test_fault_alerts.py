@@ -130,7 +130,7 @@ def test_injected_faults_are_alerted_once_on_alerts_faults(stack_settings: Setti
             meter_interval_s=900,
             heartbeat_interval_s=1800,
             seed=seed,
-            incidents=IncidentRates.only(connector_fault=0.5, flapping=0.2, site_outage=0.3),
+            incidents=IncidentRates.only(connector_fault=0.5, flapping=0.2, site_outage=0.3, site_burst=0.8),
         )
     )
     injected = {i.type for i in sim.incidents}

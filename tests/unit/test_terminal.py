@@ -25,11 +25,11 @@ def test_sql_escapes_on_a_terminal_and_pipes_exact_bytes(
 ) -> None:
     seen: list[str] = []
 
-    def fake_run_query(_settings: object, query: str, fmt: str) -> str:
+    def fake_run_query(_settings: object, query: str, fmt: str) -> bytes:
         seen.append(fmt)
-        return f"comment\n{HOSTILE}\n"
+        return f"comment\n{HOSTILE}\n".encode()
 
-    monkeypatch.setattr(cli, "run_query", fake_run_query)
+    monkeypatch.setattr(cli, "run_query_bytes", fake_run_query)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
     cli.sql("SELECT comment FROM chargestream.driver_feedback", None)
     out = capsys.readouterr().out
