@@ -60,7 +60,11 @@ class Score:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "by_incident_type": {k: vars(v) for k, v in self.by_type.items()},
+            # the incident-wide fields only for types that have an incident alert of their own
+            "by_incident_type": {
+                k: {f: n for f, n in vars(v).items() if k in INCIDENT_ALERT or not f.startswith("incident_")}
+                for k, v in self.by_type.items()
+            },
             "other_alerts": dict(self.other_alerts),
         }
 
