@@ -11,7 +11,6 @@ decode baseline: this machine is shared and noisy.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.runs import save_run
 from schemas.codec import EmbeddedCodec
 from schemas.events import ChargerEvent, MeterValues, SampledValue, StatusChange, to_record
 from schemas.topics import CHARGER_EVENTS, DRIVER_FEEDBACK, SESSIONS
@@ -161,11 +161,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/sink_rows.json"))
     args = parser.parse_args()
     result = {"label": args.label, "python": platform.python_version(), **measure(args.events)}
-    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-    runs = [r for r in previous.get("runs", []) if r.get("label") != args.label] + [result]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_run(args.out, result)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ the two is the figure to compare between versions (the machine is shared and noi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -31,6 +30,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from bench.runs import save_run
 from bench.sink_bench import _messages
 from chargestream import kafka_local
 from chargestream.settings import Settings
@@ -144,20 +144,28 @@ def sink_rate(
             proc.wait()
 
 
-def raw_rate(messages: list[tuple[str, bytes]], store: Path) -> dict[str, Any]:
-    """The same rows inserted straight with clickhouse-connect, batch by batch as the sink cuts them."""
+Batch = dict[str, list[rows.Row]]  # table -> rows of one batch
+
+
+def sink_batches(messages: list[tuple[str, bytes]]) -> list[Batch]:
+    """The rows of the messages, cut per topic into batches of the sink's largest size (not timed)."""
     codec = EmbeddedCodec()
     by_topic: dict[str, list[bytes]] = defaultdict(list)
     for topic, raw in messages:
         by_topic[topic].append(raw)
-    batches: list[dict[str, list[rows.Row]]] = []
+    batches: list[Batch] = []
     for topic, raws in by_topic.items():
-        for start in range(0, len(raws), BATCH_MAX):  # the sink's largest batch of one partition
-            tables: dict[str, list[rows.Row]] = defaultdict(list)
+        for start in range(0, len(raws), BATCH_MAX):
+            tables: Batch = defaultdict(list)
             for raw in raws[start : start + BATCH_MAX]:
                 for table, row in rows.rows_for(topic, codec.decode(topic, raw)):
                     tables[table].append(row)
             batches.append(tables)
+    return batches
+
+
+def raw_rate(batches: list[Batch], store: Path) -> dict[str, Any]:
+    """The same rows inserted straight with clickhouse-connect, batch by batch."""
     client = connect(f"chdb://{store}")
     try:
         migrate(client)
@@ -180,8 +188,8 @@ def raw_rate(messages: list[tuple[str, bytes]], store: Path) -> dict[str, Any]:
 
 def measure(n_events: int, samples: int = 3, profile: Path | None = None) -> dict[str, Any]:
     messages = _messages(n_events, samples)
-    codec = EmbeddedCodec()
-    total = sum(len(rows.rows_for(t, codec.decode(t, raw))) for t, raw in messages)
+    batches = sink_batches(messages)
+    total = sum(len(r) for tables in batches for r in tables.values())
     work = Path(tempfile.mkdtemp(prefix="sink-pipeline-"))
     settings = Settings(
         state_dir=work / "kafka-state",
@@ -197,7 +205,7 @@ def measure(n_events: int, samples: int = 3, profile: Path | None = None) -> dic
             sink = sink_rate(settings.bootstrap, work / "sink-db", total, profile)
         finally:
             kafka_local.stop_broker(settings)
-        raw = raw_rate(messages, work / "raw-db")
+        raw = raw_rate(batches, work / "raw-db")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {
@@ -227,11 +235,7 @@ def main() -> None:
         "python": platform.python_version(),
         **measure(args.events, args.samples, args.profile),
     }
-    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-    runs = [r for r in previous.get("runs", []) if r.get("label") != args.label] + [result]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_run(args.out, result)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -427,14 +427,8 @@ def demo(
         complete = _summary(settings, truths, where)
         _ops(settings, lines, f"SIM-{seed}{tag}-", f"SITE-{seed}{tag}-")
         # The analysts' view of the same store: every day this fleet ran (earlier runs of those days too).
-        first = time.gmtime(start_ms / 1000)
-        _write_report(
-            settings,
-            report or settings.state_dir / "report.html",
-            date(first.tm_year, first.tm_mon, first.tm_mday),
-            None,
-            "",
-        )
+        first = datetime.fromtimestamp(start_ms / 1000, UTC).date()
+        _write_report(settings, report or settings.state_dir / "report.html", first, None, "")
     finally:
         if not keep_running:
             stack.down(settings, _say)

@@ -24,8 +24,6 @@ def default_period(fetch: Fetch, site: str = "", today: date | None = None) -> P
 
 def build(fetch: Fetch, period: Period, source: str, step: Callable[[str], None] = lambda _: None) -> str:
     """The report's HTML. ``step(what)`` is called before each part."""
-    since_ms = int(datetime.combine(period.since, datetime.min.time(), UTC).timestamp() * 1000)
-    until_ms = int(datetime.combine(period.until, datetime.min.time(), UTC).timestamp() * 1000)
     step("headline figures")
     headline = sections.headline(fetch, period)
     step("peak hours")
@@ -45,7 +43,7 @@ def build(fetch: Fetch, period: Period, source: str, step: Callable[[str], None]
     uptime_svg = plots.uptime(uptime)
     step("fault timeline")
     faults = sections.faults(fetch, period)
-    faults_svg = plots.fault_timeline(faults, since_ms, until_ms)
+    faults_svg = plots.fault_timeline(faults, period.since_ms, period.until_ms)
     step("billing totals")
     revenue = sections.revenue(fetch, period)
     revenue_svg = plots.revenue(revenue)

@@ -60,9 +60,9 @@ def _figure(width: float, height: float) -> Iterator[Figure]:
 
 
 def _svg(fig: Figure) -> str:
+    """Called inside `_figure`'s block: saved under the same settings it was drawn with."""
     buf = io.StringIO()
-    with mpl.rc_context(RC):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+    fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     return text[text.index("<svg") :]  # inline in HTML: no XML prolog or doctype
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 Rows = list[dict[str, Any]]
@@ -32,6 +32,19 @@ class Period:
     @property
     def days(self) -> int:
         return (self.until - self.since).days
+
+    @property
+    def since_ms(self) -> int:
+        """The first day's start, UTC, as epoch ms (for the plots' time axes)."""
+        return _ms(self.since)
+
+    @property
+    def until_ms(self) -> int:
+        return _ms(self.until)
+
+
+def _ms(day: date) -> int:
+    return int(datetime.combine(day, time(), UTC).timestamp() * 1000)
 
 
 SITE = "({site:String} = '' OR site_id = {site:String})"

@@ -252,10 +252,10 @@ def _ids(burst: Alert) -> list[str]:
     return [r["alert_id"] for r in burst.details["faults"]]
 
 
-def _fits(st: SiteFaults, burst: Alert, opened: int, rules: FaultRules) -> bool:
-    """A fault that began within the window of a burst's faults belongs to it."""
+def _window(st: SiteFaults, burst: Alert, rules: FaultRules) -> tuple[int, int]:
+    """When a fault may begin to belong to the burst: within the window of the burst's faults' starts."""
     starts = [st.faults[i][2] for i in _ids(burst) if i in st.faults] or [burst.opened_at]
-    return min(starts) - rules.burst_window_ms <= opened <= max(starts) + rules.burst_window_ms
+    return min(starts) - rules.burst_window_ms, max(starts) + rules.burst_window_ms
 
 
 def _burst(st: SiteFaults, at: int, rules: FaultRules, out: list[Alert]) -> None:
@@ -306,11 +306,13 @@ def _burst(st: SiteFaults, at: int, rules: FaultRules, out: list[Alert]) -> None
 def _joining(st: SiteFaults, burst: Alert, rules: FaultRules) -> list[str]:
     """Faults not in any burst that fit this one, a chain of them at a time (each may widen the window)."""
     ids = set(_ids(burst))
-    return [
-        aid
-        for aid, (_, _, opened, _) in sorted(st.faults.items(), key=lambda kv: (kv[1][2], kv[0]))
-        if aid not in ids and aid not in st.burst_used and _fits(st, burst, opened, rules)
+    lo, hi = _window(st, burst, rules)
+    fit = [
+        (opened, aid)
+        for aid, (_, _, opened, _) in st.faults.items()
+        if lo <= opened <= hi and aid not in ids and aid not in st.burst_used
     ]
+    return [aid for _, aid in sorted(fit)]
 
 
 def _grow(

@@ -35,6 +35,7 @@ from schemas.topics import CHARGER_EVENTS, DRIVER_FEEDBACK, PORT_OUTAGES, SESSIO
 from sinks.clickhouse import connect
 from sinks.migrations import migrate
 from sinks.rows import COLUMNS, rows_for
+from sinks.rows import TABLES as SINK_TABLES
 from streams.faults.incidents import Incidents
 from streams.policy import Policy, policy_from_network
 from streams.station import StationState, clock_marker, flush, next_fault_due, process
@@ -55,19 +56,8 @@ FLEET = FleetConfig(
     incidents=INCIDENT_PRESETS["heavy"],
     feedback=FeedbackRates(incident_report=0.8, idle_report=0.8),
 )
-TABLES = (
-    "billing_records",
-    "billing_ledger",
-    "session_updates",
-    "port_hourly",
-    "meter_values",
-    "status_changes",
-    "station_events",
-    "tz_offsets",
-    "feedback",
-    "alerts",
-    "port_outages",
-)
+# every table the sink writes, and the aggregate its materialized views fill
+TABLES = (*SINK_TABLES, "port_hourly")
 
 
 @dataclass
@@ -153,6 +143,18 @@ def _fetch(client: Client) -> Any:
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
     return fetch
+
+
+def _report_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`chargestream report ARGS` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "chargestream.cli", "report", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def _zones(sim: Simulation) -> dict[str, ZoneInfo]:
@@ -242,14 +244,7 @@ def test_the_report_renders_in_a_real_browser(stored: Stored, tmp_path: Path) ->
 
     out = tmp_path / "report.html"
     env = os.environ | {"CHARGESTREAM_CLICKHOUSE_URL": stored.url, "CHARGESTREAM_STATE_DIR": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "chargestream.cli", "report", "--out", str(out)],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = _report_cli(env, "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "written to" in done.stdout and out.stat().st_size > 50_000
     html = out.read_text()
@@ -298,26 +293,12 @@ def test_the_report_of_an_empty_store_says_so(tmp_path: Path) -> None:
         "CHARGESTREAM_STATE_DIR": str(tmp_path),
     }
     out = tmp_path / "empty.html"
-    done = subprocess.run(
-        [sys.executable, "-m", "chargestream.cli", "report", "--out", str(out), "--since", "2026-11-01"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = _report_cli(env, "--out", str(out), "--since", "2026-11-01")
     assert done.returncode == 0, done.stderr
     assert out.read_text().count("No data in this period.") == 7
 
 
 def test_a_bad_day_is_one_clear_line(tmp_path: Path) -> None:
     env = os.environ | {"CHARGESTREAM_CLICKHOUSE_URL": f"chdb://{tmp_path / 'db'}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "chargestream.cli", "report", "--since", "30/11/2026"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _report_cli(env, "--since", "30/11/2026")
     assert done.returncode == 2 and "YYYY-MM-DD" in plain(done.stderr)
