@@ -70,7 +70,12 @@ def _metric(url: str, name: str) -> float:
 
 
 def sink_rate(
-    bootstrap: str, store: Path, total_rows: int, profile: Path | None = None, timeout: float = 600.0
+    bootstrap: str,
+    store: Path,
+    total_rows: int,
+    decode: str,
+    profile: Path | None = None,
+    timeout: float = 600.0,
 ) -> dict[str, Any]:
     metrics_port, query_port = kafka_local.free_port(), kafka_local.free_port()
     env = os.environ | {
@@ -80,6 +85,7 @@ def sink_rate(
         "CHARGESTREAM_SINK_METRICS_PORT": str(metrics_port),
         "CHARGESTREAM_QUERY_PORT": str(query_port),
         "CHARGESTREAM_SINK_BATCH_MAX": str(BATCH_MAX),
+        "CHARGESTREAM_SINK_DECODE": decode,
     }
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     log = store.parent / "sink.log"
@@ -92,6 +98,7 @@ def sink_rate(
             "200",
             "-f",
             "raw",
+            *(["--idle"] if os.environ.get("BENCH_PROFILE_IDLE") else []),
             "-o",
             str(profile),
             "--",
@@ -186,7 +193,9 @@ def raw_rate(batches: list[Batch], store: Path) -> dict[str, Any]:
     }
 
 
-def measure(n_events: int, samples: int = 3, profile: Path | None = None) -> dict[str, Any]:
+def measure(
+    n_events: int, samples: int = 3, decode: str = "clickhouse", profile: Path | None = None
+) -> dict[str, Any]:
     messages = _messages(n_events, samples)
     batches = sink_batches(messages)
     total = sum(len(r) for tables in batches for r in tables.values())
@@ -202,7 +211,7 @@ def measure(n_events: int, samples: int = 3, profile: Path | None = None) -> dic
         try:
             ensure_topics(settings.bootstrap, PARTITIONS)
             _produce(settings.bootstrap, messages)
-            sink = sink_rate(settings.bootstrap, work / "sink-db", total, profile)
+            sink = sink_rate(settings.bootstrap, work / "sink-db", total, decode, profile)
         finally:
             kafka_local.stop_broker(settings)
         raw = raw_rate(batches, work / "raw-db")
@@ -211,6 +220,7 @@ def measure(n_events: int, samples: int = 3, profile: Path | None = None) -> dic
     return {
         "records": len(messages),
         "samples_per_meter_value": samples,
+        "decode": decode,
         "rows": total,
         "sink": sink,
         "raw_insert": raw,
@@ -228,12 +238,18 @@ def main() -> None:
     parser.add_argument(
         "--samples", type=int, default=3, help="samples per MeterValues (a real charger sends 5 to 15)"
     )
+    parser.add_argument(
+        "--decode",
+        choices=["clickhouse", "python"],
+        default="clickhouse",
+        help="who decodes the charger events in the sink (CHARGESTREAM_SINK_DECODE)",
+    )
     parser.add_argument("--profile", type=Path, help="record the sink with py-spy into this file")
     args = parser.parse_args()
     result = {
         "label": args.label,
         "python": platform.python_version(),
-        **measure(args.events, args.samples, args.profile),
+        **measure(args.events, args.samples, args.decode, args.profile),
     }
     save_run(args.out, result)
 

@@ -39,6 +39,7 @@ def sink_config(settings: Settings) -> SinkConfig:
         registry_url=settings.schema_registry_url,
         batch_max=settings.sink_batch_max,
         flush_seconds=settings.sink_flush_seconds,
+        decode=settings.sink_decode,
         query_host=settings.query_host,
         query_port=settings.query_port,
         run_dir=settings.run_dir,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -97,6 +98,12 @@ class Settings(BaseSettings):
     sink_group: str = "chargestream-sink"
     sink_batch_max: int = 5000
     sink_flush_seconds: float = 0.5
+    sink_decode: Literal["clickhouse", "python"] = Field(
+        "clickhouse",
+        description="who decodes the charger events' Avro: ClickHouse (AvroConfluent into a staging table, "
+        "several times faster) or Python (fastavro); ClickHouse needs the embedded store and the embedded "
+        "schemas, otherwise Python does it",
+    )
 
     @property
     def network_path(self) -> Path:

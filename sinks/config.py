@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,7 @@ class SinkConfig:
     registry_url: str | None = None
     batch_max: int = 5000
     flush_seconds: float = 0.5
+    decode: Literal["clickhouse", "python"] = "clickhouse"  # who decodes the charger events (event_stage)
     query_host: str = "127.0.0.1"  # the read-only endpoint, served for an embedded store only
     query_port: int = 8123
     run_dir: Path | None = None  # the readiness file for the stack runner
@@ -23,3 +25,9 @@ class SinkConfig:
     @property
     def embedded(self) -> bool:
         return self.clickhouse_dsn.startswith("chdb:")
+
+    @property
+    def stages_events(self) -> bool:
+        """ClickHouse decodes the charger events: asked for, and it can fetch their schemas (the embedded
+        manifest, served on loopback to the embedded engine; a server would need a registry it can reach)."""
+        return self.decode == "clickhouse" and self.embedded and self.registry_url is None

@@ -18,6 +18,7 @@ from schemas.errors import RecordError
 from schemas.metrics_port import serve_metrics
 from sinks.clickhouse import connect
 from sinks.config import SinkConfig
+from sinks.event_stage import ChargerEventStage, SchemaServer
 from sinks.migrations import migrate
 from sinks.query_endpoint import QueryServer
 from sinks.query_guard import ReadOnlyQueries
@@ -63,6 +64,9 @@ def run(config: SinkConfig) -> None:
         }
     )
     producer = Producer(producer_config(config.bootstrap))
+    schemas = SchemaServer() if config.stages_events else None
+    stage = ChargerEventStage(client, schemas.url) if schemas is not None else None
+    log.info("charger events decoded by %s", "ClickHouse (AvroConfluent)" if stage else "Python (fastavro)")
     writer = ClickHouseWriter(
         consumer,
         producer,
@@ -72,6 +76,7 @@ def run(config: SinkConfig) -> None:
         lock,
         config.batch_max,
         config.flush_seconds,
+        stage,
     )
     stop = threading.Event()
 
@@ -106,4 +111,6 @@ def run(config: SinkConfig) -> None:
             server.stop()
             server.queries.client.close()
         client.close()
+        if schemas is not None:
+            schemas.stop()
         log.info("sink stopped")

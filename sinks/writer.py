@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -30,8 +30,9 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from schemas.codec import Codec
 from schemas.dlq import dlq_headers
 from schemas.errors import RecordError
-from schemas.topics import dlq
+from schemas.topics import CHARGER_EVENTS, dlq
 from sinks import metrics
+from sinks.event_stage import ChargerEventStage, Unreadable
 from sinks.rows import TABLES, TOPICS, Row, rows_for
 
 log = logging.getLogger(__name__)
@@ -60,14 +61,18 @@ class SinkStats:
 
 @dataclass
 class PendingInsert:
-    """A batch made into rows (its dead letters sent) that ClickHouse has not taken yet."""
+    """A batch that ClickHouse has not taken yet: its rows are made (and its dead letters sent) once, at
+    the first attempt; a staged batch is staged again at each attempt."""
 
     topic: str
     partition: int
     first: int
     end: int
-    tables: dict[str, list[Row]]
-    dead: int
+    messages: list[Message]
+    tables: dict[str, list[Row]] | None = None  # the rows Python made, by table
+    staged: list[bytes] | None = None  # the charger events' values ClickHouse maps (sinks.event_stage)
+    staged_rows: dict[str, int] = field(default_factory=dict)  # the rows SQL writes of them, by table
+    dead: int = 0
     attempts: int = 0
     retry_at: float = 0.0
     started: float = field(default_factory=time.monotonic)
@@ -76,6 +81,12 @@ class PendingInsert:
     def token(self) -> str:
         """The batch's part of every insert_deduplication_token: the same after any retry or rebuild."""
         return f"{self.topic}:{self.partition}:{self.first}:{self.end}"
+
+    def table_token(self, table: str) -> str:
+        # In a staged batch, SQL fills its tables under the plain token; rows Python makes for them
+        # (none while the two agree on what SQL maps) take another, or ClickHouse would drop them.
+        py = self.staged is not None and table in ChargerEventStage.TABLES
+        return f"{self.token}:{table}:py" if py else f"{self.token}:{table}"
 
 
 class ClickHouseWriter:
@@ -89,6 +100,7 @@ class ClickHouseWriter:
         lock: threading.Lock,
         batch_max: int = 5000,
         flush_seconds: float = 0.5,
+        stage: ChargerEventStage | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -98,6 +110,7 @@ class ClickHouseWriter:
         self.lock = lock  # the chdb store is shared with the query endpoint
         self.batch_max = batch_max
         self.flush_seconds = flush_seconds
+        self.stage = stage  # charger events decoded by ClickHouse (None: by Python)
         self.buffers: dict[tuple[str, int], PartitionBuffer] = defaultdict(PartitionBuffer)
         self.stats = SinkStats()
         self.assigned = False
@@ -185,32 +198,54 @@ class ClickHouseWriter:
             offsets=[TopicPartition(topic, partition, first, metadata=f"{PLAN_PREFIX}{end}")],
             asynchronous=False,
         )
+        self._insert(PendingInsert(topic, partition, first, end, batch))
+
+    def _prepare(self, job: PendingInsert) -> None:
+        """Make the batch's rows: stage what ClickHouse maps, decode the rest here, dead-letter what
+        cannot be stored. Called with the lock held; ClickHouse errors propagate (an outage)."""
+        batch = job.messages
+        python: Sequence[int] = range(len(batch))
+        if self.stage is not None and job.topic == CHARGER_EVENTS:
+            values = [m.value() or b"" for m in batch]
+            if self.stage.fits(values):
+                try:
+                    staged = self.stage.load(values)
+                    python, job.staged, job.staged_rows = staged.python, values, staged.rows
+                except Unreadable as exc:  # a corrupt record in the batch: Python finds it, and the DLQ
+                    log.info("%s: the batch goes the Python way (%s)", job.token, exc)
         tables: dict[str, list[Row]] = defaultdict(list)
-        dead = 0
-        for m in batch:
+        wire = TOPICS[job.topic].wire
+        for i in python:
+            m = batch[i]
             try:
                 raw = m.value() or b""
-                wire = TOPICS[topic].wire
-                decoded = self.decode_json(raw) if wire == "json" else self.codec.decode(topic, raw)
-                for table, row in rows_for(topic, decoded):
+                decoded = self.decode_json(raw) if wire == "json" else self.codec.decode(job.topic, raw)
+                for table, row in rows_for(job.topic, decoded):
                     tables[table].append(row)
             except RecordError as exc:  # the record's fault; anything else is ours and stops the sink
-                dead += 1
+                job.dead += 1
                 self.producer.produce(
-                    dlq(topic),
+                    dlq(job.topic),
                     key=m.key(),
                     value=m.value(),
-                    headers=cast(Any, dlq_headers(str(exc), topic, partition, _offset(m), "sink")),
+                    headers=cast(Any, dlq_headers(str(exc), job.topic, job.partition, _offset(m), "sink")),
                 )
-        if dead and self.producer.flush(30):
+        if job.dead and self.producer.flush(30):
             raise RuntimeError("dead-letter records not acknowledged by Kafka; not committing")
-        self._insert(PendingInsert(topic, partition, first, end, dict(tables), dead))
+        job.tables = dict(tables)
 
     def _insert(self, job: PendingInsert) -> None:
         """Insert the batch's rows, every table under its token (a table already in is dropped as a repeat),
         and commit past it; if ClickHouse refuses, keep it for a retry after a back-off."""
         try:
             with self.lock:
+                if job.tables is None:
+                    self._prepare(job)
+                elif job.staged is not None and self.stage is not None:
+                    self.stage.load(job.staged)  # the stage holds one batch: this one's again
+                assert job.tables is not None
+                if job.staged is not None and self.stage is not None:
+                    self.stage.insert(job.token)
                 for table in sorted(job.tables):
                     rows, spec = job.tables[table], TABLES[table]
                     self.client.insert(
@@ -218,15 +253,18 @@ class ClickHouseWriter:
                         rows,
                         column_names=spec.names,
                         column_type_names=spec.types,  # the spec is checked against the DDL: no DESCRIBE
-                        settings={"insert_deduplication_token": f"{job.token}:{table}"},
+                        settings={"insert_deduplication_token": job.table_token(table)},
                     )
         except (OperationalError, DatabaseError) as exc:  # the store, not the rows: wait and retry
             self._refused(job, exc)
             return
         self.commit_done(job.topic, job.partition, job.end)
-        self.stats.rows += sum(len(rows) for rows in job.tables.values())
-        for table, rows in job.tables.items():
-            metrics.ROWS.labels(table).inc(len(rows))
+        counts = {table: len(rows) for table, rows in job.tables.items()}
+        for table, n in job.staged_rows.items():
+            counts[table] = counts.get(table, 0) + n
+        self.stats.rows += sum(counts.values())
+        for table, n in counts.items():
+            metrics.ROWS.labels(table).inc(n)
         metrics.BATCHES.inc()
         metrics.BATCH_SECONDS.observe(time.monotonic() - job.started)
         if job.dead:
@@ -234,6 +272,7 @@ class ClickHouseWriter:
         self.stats.batches += 1
         self.stats.dead_letters += job.dead
         self.stats.last_flush = time.time()
+        job.messages = []  # in: the messages are not needed again
         if self.pending is not None:
             log.warning(
                 "ClickHouse takes inserts again after %d retries (%.0f s): consuming again",

@@ -1,9 +1,11 @@
 """The sink dies between a ClickHouse insert and its offset commit, again and again: after the table
 inserts of a batch, or half-way through them. Twenty deaths later nothing is lost or doubled, in the
-raw tables (merges stopped, so a double would show) or in the hourly aggregates."""
+raw tables (merges stopped, so a double would show) or in the hourly aggregates; the same for charger
+events that ClickHouse decodes itself (sinks.event_stage)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from decimal import Decimal
@@ -14,11 +16,14 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Producer
 
 from schemas.codec import EmbeddedCodec
-from schemas.topics import SESSIONS
+from schemas.events import ChargerEvent, MeterValues, SampledValue, StatusChange, to_record
+from schemas.topics import CHARGER_EVENTS, SESSIONS
 from sinks.clickhouse import connect
+from sinks.event_stage import ChargerEventStage, SchemaServer
 from sinks.migrations import migrate
 from sinks.service import _decode_json
 from sinks.writer import ClickHouseWriter
+from tests.reliability.test_worker_crash import _start_group_at_end
 
 KILLS = 20
 PER_BATCH = 25
@@ -93,7 +98,9 @@ def _record(station: str, i: int) -> dict[str, Any]:
     }
 
 
-def _writer(cls: type[ClickHouseWriter], bootstrap: str, group: str, client: Client) -> ClickHouseWriter:
+def _writer(
+    cls: type[ClickHouseWriter], bootstrap: str, group: str, client: Client, topic: str = SESSIONS
+) -> ClickHouseWriter:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -112,7 +119,7 @@ def _writer(cls: type[ClickHouseWriter], bootstrap: str, group: str, client: Cli
         batch_max=PER_BATCH,
         flush_seconds=0.3,
     )
-    consumer.subscribe([SESSIONS], on_assign=w.on_assign, on_revoke=w.on_revoke)
+    consumer.subscribe([topic], on_assign=w.on_assign, on_revoke=w.on_revoke)
     return w
 
 
@@ -181,4 +188,95 @@ def test_twenty_deaths_between_insert_and_commit_neither_lose_nor_double(
         for r in map(lambda i: _record(station, i), range(n))
     )
     assert abs(raw_hours[3] - n * 130.0) < 1e-6 and raw_hours[0] == hours  # one row per session and hour
+    client.close()
+
+
+class StageKiller(Killer):
+    """As Killer, for the batches ClickHouse decodes: their table inserts are INSERT ... SELECT commands
+    from the staged batch (sinks.event_stage), one per table, each with the batch's token."""
+
+    def command(self, cmd: str, *args: Any, **kwargs: Any) -> Any:
+        insert = re.match(
+            r"INSERT INTO chargestream\.(\w+) .*insert_deduplication_token = '([^']+)'", cmd, re.S
+        )
+        if insert:
+            table, token = insert.groups()
+            batch = token.rsplit(":", 1)[0]
+            if batch not in self.batches:
+                self.batches.append(batch)
+                self.done = 0
+            if len(self.batches) > 1 and self.done == self.inserts:
+                raise Crash(f"killed before inserting {table}, {self.done} tables of {batch} in")
+            self.done += 1
+        return self.client.command(cmd, *args, **kwargs)
+
+
+def test_twenty_deaths_of_a_sink_that_lets_clickhouse_decode_neither_lose_nor_double(
+    kafka_topics: str, tmp_path: Path, unique: str
+) -> None:
+    client = connect(f"chdb://{tmp_path / 'ch'}")
+    migrate(client)
+    for table in ChargerEventStage.TABLES:
+        client.command(f"SYSTEM STOP MERGES chargestream.{table}")  # a double must stay visible
+    station, group = f"CRASH-EV-{unique}", f"crash-stage-sink-{unique}"
+    _start_group_at_end(kafka_topics, group, CHARGER_EVENTS)  # only this test's events: every batch is ours
+    n = (KILLS + 3) * PER_BATCH
+    codec, p = EmbeddedCodec(), Producer({"bootstrap.servers": kafka_topics, "enable.idempotence": True})
+    for i in range(n):
+        at = T0 + i * 60_000
+        payload: Any = (
+            StatusChange("Charging")
+            if i % 2
+            else MeterValues(
+                tuple(
+                    SampledValue(at, "Wh", 1000.0 + i + k, f"{1000 + i + k}", phase=f"L{k + 1}")
+                    for k in range(3)
+                )
+            )
+        )
+        ev = ChargerEvent(f"{station}-e{i}", station, 1, at, at + 5, "sdk", payload)
+        p.produce(CHARGER_EVENTS, key=station.encode(), value=codec.encode(CHARGER_EVENTS, to_record(ev)))
+    assert p.flush(30) == 0
+    schemas = SchemaServer()
+
+    def writer(cls: type[ClickHouseWriter], handle: Client) -> ClickHouseWriter:
+        w = _writer(cls, kafka_topics, group, handle, CHARGER_EVENTS)
+        w.stage = ChargerEventStage(handle, schemas.url)
+        return w
+
+    deaths = 0
+    try:
+        while deaths < KILLS:
+            # before the offset commit, or before the batch's second table (of two) goes in
+            killer = StageKiller(client, station, None if deaths % 2 == 0 else 1)
+            w = writer(Dies, cast(Client, killer))
+            deadline = time.monotonic() + 60
+            try:
+                while time.monotonic() < deadline:
+                    w.poll_once()
+                raise AssertionError(f"life {deaths + 1} never reached the test's rows")
+            except Crash:
+                deaths += 1
+            finally:
+                w.consumer.close()
+        last = writer(ClickHouseWriter, client)
+        statuses = f"SELECT count() FROM chargestream.status_changes WHERE station_id = '{station}'"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and int(client.query(statuses).result_rows[0][0]) < n // 2:
+            last.poll_once()
+        for _ in range(5):
+            last.poll_once()
+        last.consumer.close()
+        assert last.stats.rows > 0 and last.stage is not None
+    finally:
+        schemas.stop()
+    assert deaths == KILLS
+    where = f"WHERE station_id = '{station}'"
+    meter = client.query(
+        f"SELECT count(), uniqExact(event_id, value), sum(value) FROM chargestream.meter_values {where}"
+    )
+    metered = range(0, n, 2)  # the even events: three samples each
+    assert meter.result_rows[0] == (3 * len(metered), 3 * len(metered), sum(3003.0 + 3 * i for i in metered))
+    status = client.query(f"SELECT count(), uniqExact(event_id) FROM chargestream.status_changes {where}")
+    assert status.result_rows[0] == (n // 2, n // 2)
     client.close()

@@ -18,7 +18,9 @@ from producers.publisher import EventPublisher
 from producers.simulator import FleetConfig
 from producers.simulator.simulation import run as simulate_fleet
 from schemas.codec import EmbeddedCodec
+from schemas.events import MeterValues
 from sinks.clickhouse import connect
+from sinks.event_stage import ChargerEventStage, SchemaServer
 from sinks.migrations import migrate
 from sinks.service import SINK_TOPICS, _decode_json
 from sinks.writer import ClickHouseWriter
@@ -44,6 +46,7 @@ def sink(kafka_topics: str, tmp_path: Path, unique: str) -> Iterator[tuple[Click
     for topic in SINK_TOPICS:
         _start_group_at_end(kafka_topics, group, topic)
     consumer = Consumer({"bootstrap.servers": kafka_topics, "group.id": group, "enable.auto.commit": False})
+    schemas = SchemaServer()
     writer = ClickHouseWriter(
         consumer,
         Producer({"bootstrap.servers": kafka_topics}),
@@ -53,11 +56,13 @@ def sink(kafka_topics: str, tmp_path: Path, unique: str) -> Iterator[tuple[Click
         threading.Lock(),
         batch_max=BATCH,
         flush_seconds=0.3,
+        stage=ChargerEventStage(client, schemas.url),  # as the sink runs: ClickHouse decodes the events
     )
     consumer.subscribe(SINK_TOPICS, on_assign=writer.on_assign, on_revoke=writer.on_revoke)
     yield writer, client
     consumer.close()
     client.close()
+    schemas.stop()
 
 
 def test_a_clickhouse_outage_of_over_a_minute_loses_nothing(
@@ -138,6 +143,10 @@ def test_a_clickhouse_outage_of_over_a_minute_loses_nothing(
     ).result_rows[0]
     statuses = sum(1 for e in sim.events if e.kind == "StatusChange")
     assert raw == distinct == statuses
+    samples = sum(len(e.payload.samples) for e in sim.events if isinstance(e.payload, MeterValues))
+    assert client.query(f"SELECT count() FROM chargestream.meter_values WHERE {where}").result_rows == [
+        (samples,)
+    ]
     got = dict(
         client.query(f"SELECT session_id, energy_wh FROM chargestream.billing WHERE {where}").result_rows
     )
