@@ -9,12 +9,16 @@ how many requests are served at once.
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from sinks.query_guard import QueryRefused, ReadOnlyQueries
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY_BYTES = 1 << 20
 MAX_CONCURRENT = 8  # requests in progress; one more gets 503 at once instead of a thread
@@ -47,6 +51,15 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback to stderr for every failed request: a client that resets its
+        # connection (or times out) would write one into the sink's log each time it likes.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("query client %s went away: %s", client_address, exc)
+        else:
+            log.error("query endpoint: request from %s failed", client_address, exc_info=exc)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:

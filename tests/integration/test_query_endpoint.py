@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import struct
 import threading
 import time
 import urllib.error
@@ -360,3 +361,17 @@ def test_a_grafana_style_json_client_gets_meta_and_data(store: tuple[Client, Que
     doc = json.loads(body)
     assert [m["name"] for m in doc["meta"]] == ["station_id", "wh"]
     assert [(d["station_id"], int(d["wh"])) for d in doc["data"]] == [("ST-1", 7345)] and doc["rows"] == 1
+
+
+def test_a_client_that_resets_its_connection_leaves_no_traceback(
+    store: tuple[Client, QueryServer, Path], capfd: pytest.CaptureFixture[str]
+) -> None:
+    server = store[1]
+    for _ in range(5):  # half a request line, then a TCP reset (SO_LINGER 0) instead of a close
+        s = socket.create_connection(server.address, timeout=5)
+        s.sendall(b"GET /?query=SEL")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    assert _post(server, "SELECT 1") == (200, "1\n")  # served after them (the resets are handled)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "ConnectionResetError" not in err
