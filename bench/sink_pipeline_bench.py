@@ -1,7 +1,7 @@
 """Rows/s into ClickHouse for one sink process, next to a raw clickhouse-connect insert of the same rows
 in the same run.
 
-    .venv/bin/python -m bench.sink_pipeline_bench [--events 100000] [--out bench/results/sink_pipeline.json]
+    .venv/bin/python -m bench.sink_pipeline_bench [--events 300000] [--writers 2] [--label L]
 
 A local Kafka broker (the project's jars) gets the sink's topic mix (bench.sink_bench's messages: meter
 values with three samples, status changes, session records, feedback); `chargestream serve sink` then
@@ -9,7 +9,9 @@ consumes them into a fresh embedded store, and its own Prometheus counter (rows 
 while it works. The rate is taken from the first rows written to the last, so process start and the
 consumer group's join are left out. The baseline inserts the very rows the sink wrote (decoded and mapped
 here, not timed) into another fresh store with `client.insert`, in the sink's batch sizes: the ratio of
-the two is the figure to compare between versions (the machine is shared and noisy).
+the two is the figure to compare between versions (the machine is shared and noisy). The sink writes
+through `--writers` ClickHouse handles at once (sinks.lanes); for context, not as the target, the raw
+insert is also run through as many handles, a thread each.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ import tempfile
 import time
 import urllib.request
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from clickhouse_connect.driver.client import Client
 from confluent_kafka import Producer
 
 from bench.runs import save_run
@@ -42,8 +46,9 @@ from sinks.clickhouse import connect
 from sinks.migrations import migrate
 
 REPO = Path(__file__).resolve().parents[1]
-BATCH_MAX = 5000  # the sink's default batch (messages per topic-partition)
+BATCH_MAX = Settings().sink_batch_max  # the sink's default batch (messages per topic-partition)
 PARTITIONS = 3  # the topics' partitions, as the stack creates them
+WRITERS = Settings().sink_writers  # the sink's lanes (sinks.lanes), its default unless asked
 
 
 def _produce(bootstrap: str, messages: list[tuple[str, bytes]]) -> None:
@@ -74,6 +79,7 @@ def sink_rate(
     store: Path,
     total_rows: int,
     decode: str,
+    writers: int = WRITERS,
     profile: Path | None = None,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
@@ -86,6 +92,7 @@ def sink_rate(
         "CHARGESTREAM_QUERY_PORT": str(query_port),
         "CHARGESTREAM_SINK_BATCH_MAX": str(BATCH_MAX),
         "CHARGESTREAM_SINK_DECODE": decode,
+        "CHARGESTREAM_SINK_WRITERS": str(writers),
     }
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     log = store.parent / "sink.log"
@@ -113,6 +120,7 @@ def sink_rate(
     )
     try:
         first: tuple[float, int] | None = None
+        seen: list[tuple[float, int]] = []  # (time, rows written) as the sink's counter rises
         deadline = time.monotonic() + timeout
         n = 0
         while time.monotonic() < deadline:
@@ -127,6 +135,8 @@ def sink_rate(
             now = time.monotonic()
             if n and first is None:
                 first = (now, n)
+            if n and (not seen or n > seen[-1][1]):
+                seen.append((now, n))
             if n >= total_rows:
                 break
             time.sleep(0.05)
@@ -140,6 +150,8 @@ def sink_rate(
             "rows_timed": total_rows - n0,
             "seconds": round(now - t0, 3),
             "rows_per_s": round((total_rows - n0) / (now - t0)) if now > t0 else None,
+            "rows_per_s_steady": _steady(seen, total_rows),
+            **({"seen": [(round(t - t0, 2), k) for t, k in seen]} if os.environ.get("BENCH_SEEN") else {}),
         }
     finally:
         # (py-spy writes its profile on an interrupt, and stops the sink with it)
@@ -149,6 +161,17 @@ def sink_rate(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _steady(seen: list[tuple[float, int]], total_rows: int) -> int | None:
+    """The rate from the first reading past a tenth of the rows to the first past nine tenths: without
+    the start (the group's join, the first batch) and the end (the last partial batches wait
+    flush_seconds, a pause a sink with a steady flow of records does not have)."""
+    lo = next((p for p in seen if p[1] >= total_rows // 10), None)
+    hi = next((p for p in seen if p[1] >= total_rows * 9 // 10), None)
+    if lo is None or hi is None or hi[0] <= lo[0]:
+        return None
+    return round((hi[1] - lo[1]) / (hi[0] - lo[0]))
 
 
 Batch = dict[str, list[rows.Row]]  # table -> rows of one batch
@@ -171,21 +194,28 @@ def sink_batches(messages: list[tuple[str, bytes]]) -> list[Batch]:
     return batches
 
 
-def raw_rate(batches: list[Batch], store: Path) -> dict[str, Any]:
-    """The same rows inserted straight with clickhouse-connect, batch by batch."""
-    client = connect(f"chdb://{store}")
+def raw_rate(batches: list[Batch], store: Path, handles: int = 1) -> dict[str, Any]:
+    """The same rows inserted straight with clickhouse-connect, batch by batch: through one handle (the
+    baseline), or through several at once, a batch each in turn (what the sink's lanes do, for context)."""
+    clients = [connect(f"chdb://{store}") for _ in range(handles)]
     try:
-        migrate(client)
-        n = 0
+        migrate(clients[0])
+
+        def insert(client: Client, share: list[Batch]) -> None:
+            for tables in share:
+                for table, table_rows in sorted(tables.items()):
+                    client.insert(f"chargestream.{table}", table_rows, column_names=list(rows.COLUMNS[table]))
+
         t0 = time.perf_counter()
-        for tables in batches:
-            for table, table_rows in sorted(tables.items()):
-                client.insert(f"chargestream.{table}", table_rows, column_names=list(rows.COLUMNS[table]))
-                n += len(table_rows)
+        with ThreadPoolExecutor(handles) as pool:
+            list(pool.map(insert, clients, [batches[i::handles] for i in range(handles)]))
         seconds = time.perf_counter() - t0
     finally:
-        client.close()
+        for client in clients:
+            client.close()
+    n = sum(len(r) for tables in batches for r in tables.values())
     return {
+        "handles": handles,
         "rows": n,
         "inserts": sum(len(t) for t in batches),
         "seconds": round(seconds, 3),
@@ -194,7 +224,11 @@ def raw_rate(batches: list[Batch], store: Path) -> dict[str, Any]:
 
 
 def measure(
-    n_events: int, samples: int = 3, decode: str = "clickhouse", profile: Path | None = None
+    n_events: int,
+    samples: int = 3,
+    decode: str = "clickhouse",
+    writers: int = WRITERS,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     messages = _messages(n_events, samples)
     batches = sink_batches(messages)
@@ -211,20 +245,34 @@ def measure(
         try:
             ensure_topics(settings.bootstrap, PARTITIONS)
             _produce(settings.bootstrap, messages)
-            sink = sink_rate(settings.bootstrap, work / "sink-db", total, decode, profile)
+            sink = sink_rate(settings.bootstrap, work / "sink-db", total, decode, writers, profile)
         finally:
             kafka_local.stop_broker(settings)
         raw = raw_rate(batches, work / "raw-db")
+        parallel = raw_rate(batches, work / "raw-parallel-db", writers) if writers > 1 else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {
         "records": len(messages),
         "samples_per_meter_value": samples,
         "decode": decode,
+        "writers": writers,
         "rows": total,
         "sink": sink,
         "raw_insert": raw,
         "sink_over_raw": round(sink["rows_per_s"] / raw["rows_per_s"], 3),
+        "sink_steady_over_raw": round(sink["rows_per_s_steady"] / raw["rows_per_s"], 3)
+        if sink["rows_per_s_steady"]
+        else None,
+        # context, not the target: the raw insert through as many handles as the sink has lanes
+        **(
+            {
+                "raw_insert_parallel": parallel,
+                "sink_over_raw_parallel": round(sink["rows_per_s"] / parallel["rows_per_s"], 3),
+            }
+            if parallel is not None
+            else {}
+        ),
     }
 
 
@@ -232,7 +280,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=300_000,
+        help="charger events (plus a tenth as many other records); with fewer, the sink's start (its first "
+        "batch) and its end (the last partial batches wait flush_seconds) weigh on the rate",
+    )
     parser.add_argument("--label", default="current")
     parser.add_argument("--out", type=Path, default=Path("bench/results/sink_pipeline.json"))
     parser.add_argument(
@@ -244,12 +298,18 @@ def main() -> None:
         default="clickhouse",
         help="who decodes the charger events in the sink (CHARGESTREAM_SINK_DECODE)",
     )
+    parser.add_argument(
+        "--writers",
+        type=int,
+        default=WRITERS,
+        help="the sink's writer lanes (CHARGESTREAM_SINK_WRITERS; its default)",
+    )
     parser.add_argument("--profile", type=Path, help="record the sink with py-spy into this file")
     args = parser.parse_args()
     result = {
         "label": args.label,
         "python": platform.python_version(),
-        **measure(args.events, args.samples, args.decode, args.profile),
+        **measure(args.events, args.samples, args.decode, args.writers, args.profile),
     }
     save_run(args.out, result)
 

@@ -40,6 +40,7 @@ def sink_config(settings: Settings) -> SinkConfig:
         batch_max=settings.sink_batch_max,
         flush_seconds=settings.sink_flush_seconds,
         decode=settings.sink_decode,
+        writers=settings.sink_writers,
         query_host=settings.query_host,
         query_port=settings.query_port,
         run_dir=settings.run_dir,

@@ -96,13 +96,26 @@ class Settings(BaseSettings):
         "move and a restarted worker can rejoin; Faust's own default is 60 s",
     )
     sink_group: str = "chargestream-sink"
-    sink_batch_max: int = 5000
+    sink_batch_max: int = Field(
+        20_000,
+        ge=1,
+        description="messages per topic-partition in one batch (one insert per table): ClickHouse wants few, "
+        "large inserts, and each batch costs the sink's ClickHouse stage a fixed ~50 ms of query analysis; "
+        "a partition's batch is written after sink_flush_seconds at the latest however small",
+    )
     sink_flush_seconds: float = 0.5
     sink_decode: Literal["clickhouse", "python"] = Field(
         "clickhouse",
         description="who decodes the charger events' Avro: ClickHouse (AvroConfluent into a staging table, "
         "several times faster) or Python (fastavro); ClickHouse needs the embedded store and the embedded "
         "schemas, otherwise Python does it",
+    )
+    sink_writers: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="ClickHouse handles the sink writes batches of different partitions through at once "
+        "(ClickHouse's work runs outside Python's GIL: about one core each); 1 writes one batch at a time",
     )
 
     @property

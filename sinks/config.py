@@ -13,9 +13,10 @@ class SinkConfig:
     clickhouse_dsn: str  # chdb://PATH (embedded) or http(s)://user:pass@host:8123
     group: str = "chargestream-sink"
     registry_url: str | None = None
-    batch_max: int = 5000
+    batch_max: int = 20_000  # messages per topic-partition batch
     flush_seconds: float = 0.5
     decode: Literal["clickhouse", "python"] = "clickhouse"  # who decodes the charger events (event_stage)
+    writers: int = 2  # ClickHouse handles writing batches of different partitions at once (sinks.lanes)
     query_host: str = "127.0.0.1"  # the read-only endpoint, served for an embedded store only
     query_port: int = 8123
     run_dir: Path | None = None  # the readiness file for the stack runner

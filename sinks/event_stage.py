@@ -7,8 +7,13 @@ reader gives the schema (`clickhouse_type`); `meter_values` and `status_changes`
 with the batch's deduplication tokens, as the Python mapping would fill them (a property test holds
 the two paths to the same rows). What SQL does not map goes the Python way, per message: the other
 payloads (their JSON details, a boot's time-zone transitions) and every event the bounds refuse (the
-DLQ wants the reason, and `schemas.bounds` gives it) — `SLOW` is exactly the bounds of
+DLQ wants the reason, and `schemas.bounds` gives it) — `_fast` is exactly the bounds of
 `schemas.bounds` for these two payloads, plus "not valid UTF-8", which fastavro refuses.
+
+What a batch costs ClickHouse is mostly the analysis of each statement (milliseconds a function, next to
+microseconds a row to run them): the verdict on every event is worked out once, in the one query that
+also checks the stream, with short-circuit evaluation off (it filtered the Variant column branch by
+branch, 3x the work); the INSERT ... SELECTs leave out only the rare refused events, by their row.
 
 The whole batch goes the Python way when its bytes are not one schema's Confluent frames (another
 schema version, a short or foreign message) or when ClickHouse cannot read them (a corrupt record);
@@ -40,7 +45,6 @@ from sinks.rows import COLUMNS
 
 STAGE: Final = "_charger_events_stage"  # a temporary table: the session's own, gone with the process
 _HEADER: Final = struct.Struct(">bI")
-_SAMPLE_TEXT: Final = ("measurand", "context", "unit", "raw_value", "phase", "location", "raw_unit")
 # ClickHouse's codes for input it cannot read (the bytes' fault, not the store's): a batch with one goes
 # the Python way, which sends the bad record to the DLQ. Any other error is the store's: retried. 86 is
 # the schema server's "no such id": every message starts with the stage's id, so the stream lost step.
@@ -166,56 +170,53 @@ class ChargerEventStage:
         self.settings = {"format_avro_schema_registry_url": registry_url}
         self._mv, self._sc = (_named(schema)[n] for n in ("MeterValues", "StatusChange"))
         columns = ", ".join(f"{f['name']} {clickhouse_type(f['type'], top=True)}" for f in schema["fields"])
-        # The verdict per event is worked out once, as the batch comes in (MATERIALIZED), not per SELECT.
-        mv = f"variantElement(payload, '{self._mv}')"
-        verdict = (
-            f"fast Bool MATERIALIZED {self._fast()}, "  # SQL maps it
-            f"samples Int64 MATERIALIZED if(variantType(payload) = '{self._mv}', length({mv}.samples), -1)"
-        )
-        client.command(f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} ({columns}, {verdict}) ENGINE = Memory")
+        client.command(f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} ({columns}) ENGINE = Memory")
         self._frame = _HEADER.pack(0, self.schema_id)
         self._statements = self._inserts()
-        # One row: the events read, a digest of their ids in order, Python's messages, the rows SQL writes.
-        # One reading thread keeps the Memory table's insertion order: row i is message i.
+        self._skip: list[int] = []  # the staged batch's meter values and status changes SQL leaves alone
+        # ClickHouse analyses a query anew each time, and the verdict's expression is long (tens of ms to
+        # analyse, next to µs a row to run): it is worked out in this one query per batch, and the
+        # INSERT ... SELECTs only leave out the rare messages it refuses (self._skip), by their row.
+        # One row: the events read, a digest of their ids in order, Python's messages (and which of them
+        # are meter values or status changes), the rows SQL writes. One reading thread keeps the Memory
+        # table's insertion order: row i is message i.
+        mv = f"variantElement(payload, '{self._mv}')"
+        kind = f"multiIf(variantType(payload) = '{self._mv}', 1, variantType(payload) = '{self._sc}', 2, 0)"
         self._verdicts = f"""SELECT count(), hex(SHA256(arrayStringConcat(groupArray(
                 concat(toString(length(event_id)), ':', event_id))))),
-            groupArrayIf(i, NOT fast), sumIf(samples, fast AND samples >= 0), countIf(fast AND samples < 0)
-            FROM (SELECT rowNumberInAllBlocks() AS i, event_id, fast, samples FROM {STAGE})
-            SETTINGS max_threads = 1"""
+            groupArrayIf(i, NOT fast), groupArrayIf(i, NOT fast AND kind > 0),
+            sumIf(length({mv}.samples), fast AND kind = 1), countIf(fast AND kind = 2)
+            FROM (SELECT rowNumberInAllBlocks() AS i, event_id, payload, {kind} AS kind,
+                         {self._fast()} AS fast FROM {STAGE})
+            SETTINGS max_threads = 1, short_circuit_function_evaluation = 'disable'"""
 
     # -- what SQL maps --------------------------------------------------------------------------
-    def _mv_ok(self, mv: str) -> str:
+    def _fast(self) -> str:
+        """The events SQL maps: a meter value or status change within `schemas.bounds`, text UTF-8.
+        Few functions on purpose: analysing them costs more than running them on a batch."""
         register = (
             "s.unit = 'Wh' AND startsWith(s.measurand, 'Energy.') AND position(s.measurand, 'Register') > 0"
         )
-        texts = (
-            f"arrayStringConcat(tupleElement(tupleElement({mv}, 'samples'), '{n}'), ' ')"
-            for n in _SAMPLE_TEXT
-        )
-        return f"""arrayAll(s -> {_in_time("toUnixTimestamp64Milli(s.sampled_at)")}
+        samples_ok = f"""arrayAll(s -> {_in_time("toUnixTimestamp64Milli(s.sampled_at)")}
                 AND (isNaN(s.value) OR (isFinite(s.value) AND if({register},
                      s.value >= 0 AND s.value <= {MAX_REGISTER_WH}, abs(s.value) <= {MAX_MEASURAND_ABS}))),
-            tupleElement({mv}, 'samples'))
-            AND {_utf8(f"tupleElement({mv}, 'transaction_id')", *texts)}"""
+            variantElement(payload, '{self._mv}').samples)"""
+        # Every text of the event at once: a tuple's text form quotes its strings but passes their bytes
+        # through, and everything else in it is ASCII, so it is UTF-8 exactly when every text is.
+        return f"""{_in_time("station_time")} AND {_in_time("received_at")}
+            AND connector_id BETWEEN 0 AND {MAX_CONNECTOR_ID}
+            AND (evse_id IS NULL OR evse_id BETWEEN 0 AND {MAX_CONNECTOR_ID})
+            AND isValidUTF8(toString(tuple(event_id, station_id, source, message_id, payload)))
+            AND (variantType(payload) = '{self._sc}'
+                 OR (variantType(payload) = '{self._mv}' AND {samples_ok}))"""
 
-    def _sc_ok(self, sc: str) -> str:
-        return _utf8(
-            *(f"tupleElement({sc}, '{n}')" for n in ("status", "error_code", "vendor_error_code", "info"))
-        )
-
-    def _fast(self) -> str:
-        """The events SQL maps: a meter value or status change within `schemas.bounds`, text UTF-8."""
-        mv, sc = f"variantElement(payload, '{self._mv}')", f"variantElement(payload, '{self._sc}')"
-        return f"""(({_in_time("station_time")} AND {_in_time("received_at")}
-              AND connector_id BETWEEN 0 AND {MAX_CONNECTOR_ID}
-              AND (evse_id IS NULL OR evse_id BETWEEN 0 AND {MAX_CONNECTOR_ID})
-              AND {_utf8("event_id", "station_id", "source", "message_id")})
-            AND multiIf(variantType(payload) = '{self._mv}', {self._mv_ok(mv)},
-                        variantType(payload) = '{self._sc}', {self._sc_ok(sc)}, false))"""
-
-    def _from(self) -> str:
-        return f"""(SELECT *, variantElement(payload, '{self._mv}') AS mv,
-                    variantElement(payload, '{self._sc}') AS sc, fast FROM {STAGE})"""
+    def _from(self, skip: Sequence[int]) -> str:
+        """The staged events, numbered in insertion order and without the skipped rows when there are."""
+        if not skip:
+            return STAGE
+        rows = ", ".join(str(int(i)) for i in skip)
+        numbered = f"(SELECT *, rowNumberInAllBlocks() AS _i FROM {STAGE})"
+        return f"(SELECT * FROM {numbered} WHERE _i NOT IN ({rows}))"
 
     # -- a batch --------------------------------------------------------------------------------
     def fits(self, values: Sequence[bytes]) -> bool:
@@ -236,23 +237,25 @@ class ChargerEventStage:
             if code and int(code.group(1)) in INPUT_ERRORS:
                 raise Unreadable(str(exc).splitlines()[0][:300]) from exc
             raise
-        count, ids, python, samples, changes = self.client.query(self._verdicts).result_rows[0]
+        count, ids, python, skip, samples, changes = self.client.query(self._verdicts).result_rows[0]
         if count != len(values) or ids != digest.hexdigest().upper():
             raise Unreadable(f"{count} events read from {len(values)} messages, or not theirs in order")
+        self._skip = list(skip)
         return Staged(python=list(python), rows={"meter_values": samples, "status_changes": changes})
 
     def _inserts(self) -> dict[str, str]:
-        """Per table the INSERT ... SELECT that fills it, with a {token} to format (built once: the
-        statements are long, and settings inline cost less than the client's per-call settings)."""
+        """Per table the INSERT ... SELECT that fills it, with a {source} and a {token} to fill in (built
+        once: the statements are long, and settings inline cost less than the client's per-call settings)."""
         t = "fromUnixTimestamp64Milli"
+        mv, sc = f"variantElement(payload, '{self._mv}')", f"variantElement(payload, '{self._sc}')"
         selects = {
-            "meter_values": f"""station_id, connector_id, ifNull(mv.transaction_id, ''), s.sampled_at,
+            "meter_values": f"""station_id, connector_id, ifNull({mv}.transaction_id, ''), s.sampled_at,
                 s.measurand, ifNull(s.phase, ''), ifNull(s.location, ''), s.context, s.unit, s.value,
-                s.raw_value, event_id, {t}(received_at, 'UTC') FROM {self._from()} ARRAY JOIN mv.samples AS s
-                WHERE fast AND variantType(payload) = '{self._mv}'""",
+                s.raw_value, event_id, {t}(received_at, 'UTC') FROM {{source}} ARRAY JOIN {mv}.samples AS s
+                WHERE variantType(payload) = '{self._mv}'""",
             "status_changes": f"""station_id, connector_id, {t}(station_time, 'UTC'), {t}(received_at, 'UTC'),
-                sc.status, ifNull(sc.error_code, ''), ifNull(sc.vendor_error_code, ''), ifNull(sc.info, ''),
-                event_id FROM {self._from()} WHERE fast AND variantType(payload) = '{self._sc}'""",
+                {sc}.status, ifNull({sc}.error_code, ''), ifNull({sc}.vendor_error_code, ''),
+                ifNull({sc}.info, ''), event_id FROM {{source}} WHERE variantType(payload) = '{self._sc}'""",
         }
         # One thread: the same rows make the same blocks, so a retried batch's blocks get the same tokens.
         return {
@@ -263,17 +266,12 @@ class ChargerEventStage:
 
     def insert(self, token: str) -> None:
         """Fill the tables from the staged batch, each under the batch's token for it."""
+        source = self._from(self._skip)
         for table, statement in self._statements.items():
-            self.client.command(statement.replace("{token}", format_str(f"{token}:{table}")))
+            self.client.command(
+                statement.replace("{source}", source).replace("{token}", format_str(f"{token}:{table}"))
+            )
 
 
 def _in_time(expr: str) -> str:
     return f"({expr} >= {MIN_TIME_MS} AND {expr} < {MAX_TIME_MS})"
-
-
-def _utf8(*texts: str) -> str:
-    """Every text (String or Nullable(String)) is UTF-8, as fastavro requires. One check over all of them
-    joined by a space: an ASCII byte can neither end nor continue a multi-byte sequence, so the whole is
-    valid exactly when each part is (and one call costs a fraction of one per text)."""
-    joined = ", ' ', ".join(f"ifNull({t}, '')" for t in texts)
-    return f"isValidUTF8(concat({joined}, ''))"

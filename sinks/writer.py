@@ -6,11 +6,18 @@ with the metadata "plan:e". Every table insert of the batch carries the token
 after inserting but before committing e, the next owner reads the plan, rebuilds exactly
 [a, e) and re-inserts it: ClickHouse drops the repeat. Nothing is lost, nothing counted twice.
 
-ClickHouse down or refusing inserts (a server away, a disk error, too many parts): the batch's rows stay
-in memory and are inserted again, with the same tokens, after a back-off that doubles up to
-RETRY_MAX_S; meanwhile every assigned partition is paused, so memory holds one batch and whatever was
-fetched before the pause, and the consumer stays in its group. Nothing is committed past the batch
-until it is in. An error of ours (a row the client cannot convert) is no outage: it stops the sink.
+The writer's lanes (sinks.lanes: a ClickHouse handle and a thread each) write batches while the loop
+consumes; each lane takes the next ready batch of a partition that has none on its way, so a partition's
+batches go in one after the other, and a slow batch (thousands of session records decoded in Python)
+holds up only its own partition. Plans of batches handed out together are committed in one commit, as
+are the offsets past batches that went in together.
+
+ClickHouse down or refusing inserts (a server away, a disk error, too many parts): the refused batches'
+rows stay in memory and are inserted again, with the same tokens, after a back-off that doubles up to
+RETRY_MAX_S; meanwhile every assigned partition is paused, so memory holds those batches (one a
+partition at most) and whatever was fetched before the pause, and the consumer stays in its group.
+Nothing is committed past a batch until it is in. An error of ours (a row the client cannot convert) is
+no outage: it stops the sink.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -33,12 +41,15 @@ from schemas.errors import RecordError
 from schemas.topics import CHARGER_EVENTS, dlq
 from sinks import metrics
 from sinks.event_stage import ChargerEventStage, Unreadable
+from sinks.lanes import Lane, Lanes
 from sinks.rows import TABLES, TOPICS, Row, rows_for
 
 log = logging.getLogger(__name__)
 PLAN_PREFIX = "plan:"
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0  # ClickHouse back: at most this long until the sink notices
+CONSUME_WHILE_WRITING_S = 0.01  # a consume() while the lanes write waits this long at most
+Partition = tuple[str, int]
 
 
 @dataclass
@@ -59,7 +70,7 @@ class SinkStats:
     failing_since: float | None = None  # wall time of the first refused insert of an outage
 
 
-@dataclass
+@dataclass(eq=False)  # a batch is itself: compared by identity, not by its rows
 class PendingInsert:
     """A batch that ClickHouse has not taken yet: its rows are made (and its dead letters sent) once, at
     the first attempt; a staged batch is staged again at each attempt."""
@@ -98,24 +109,31 @@ class ClickHouseWriter:
         codec: Codec,
         decode_json: Callable[[bytes], dict[str, Any]],
         lock: threading.Lock,
-        batch_max: int = 5000,
+        batch_max: int = 20_000,
         flush_seconds: float = 0.5,
         stage: ChargerEventStage | None = None,
+        more_lanes: Sequence[Lane] = (),
     ) -> None:
         self.consumer = consumer
         self.producer = producer
-        self.client = client
+        self.client = client  # the first lane's (sinks.lanes); `stage` is on it
         self.codec = codec
         self.decode_json = decode_json
-        self.lock = lock  # the chdb store is shared with the query endpoint
+        self.lock = lock  # held while the first lane writes: whoever shares its client takes it too
         self.batch_max = batch_max
         self.flush_seconds = flush_seconds
         self.stage = stage  # charger events decoded by ClickHouse (None: by Python)
-        self.buffers: dict[tuple[str, int], PartitionBuffer] = defaultdict(PartitionBuffer)
+        self.lanes = Lanes([Lane(client, stage, lock), *more_lanes])
+        self.buffers: dict[Partition, PartitionBuffer] = defaultdict(PartitionBuffer)
         self.stats = SinkStats()
         self.assigned = False
-        self.pending: PendingInsert | None = None  # the batch waiting for ClickHouse to come back
-        self.written: dict[tuple[str, int], int] = {}  # per partition, the offset written up to (for the lag)
+        self.paused = False
+        self.pending: list[PendingInsert] = []  # the batches waiting for ClickHouse to come back
+        # the batch each partition has on its way through the lanes (one at most)
+        self.writing: dict[Partition, tuple[PendingInsert, Future[Exception | None]]] = {}
+        # what the buffers may hold besides: a batch for every lane, twice
+        self.buffer_max = 2 * batch_max * len(self.lanes)
+        self.written: dict[Partition, int] = {}  # per partition, the offset written up to (for the lag)
 
     # -- rebalance -----------------------------------------------------------------------------
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -134,32 +152,77 @@ class ClickHouseWriter:
         self.assigned = True
 
     def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._settle_all()  # what is on its way goes in (and is committed) while the partitions are ours
         for tp in partitions:  # the next owner re-reads from the committed offset (and plan)
             self.buffers.pop((tp.topic, tp.partition), None)
-            if self.pending is not None and (self.pending.topic, self.pending.partition) == (
-                tp.topic,
-                tp.partition,
-            ):
-                self.pending = None  # its plan is committed: the next owner rebuilds and inserts it
+            # a plan of a pending batch is committed: the next owner rebuilds and inserts it
+            self.pending = [j for j in self.pending if (j.topic, j.partition) != (tp.topic, tp.partition)]
 
     # -- main loop -----------------------------------------------------------------------------
     def poll_once(self) -> None:
-        if self.pending is not None:
+        self._settle(self._ended())
+        if self.pending or self._retrying():
             # Paused: consume() fetches nothing new but keeps the group membership and the callbacks.
-            self.consumer.pause(self.consumer.assignment())
-            wait = max(0.0, min(self.flush_seconds, self.pending.retry_at - time.monotonic()))
-            msgs = self.consumer.consume(num_messages=self.batch_max, timeout=wait)
+            self._pause()
+            retry_at = min((j.retry_at for j in self.pending), default=time.monotonic() + self.flush_seconds)
+            timeout = max(0.0, min(self.flush_seconds, retry_at - time.monotonic()))
+            msgs = self.consumer.consume(num_messages=self.batch_max, timeout=timeout)
             self._buffer(msgs, time.monotonic())
-            if self.pending is not None and time.monotonic() >= self.pending.retry_at:
-                self._insert(self.pending)
+            for job in [j for j in self.pending if time.monotonic() >= j.retry_at]:
+                if _key(job) not in self.writing:
+                    self.pending.remove(job)
+                    self._send(job)  # its plan is committed: the same range, the same tokens
             return
-        msgs = self.consumer.consume(num_messages=self.batch_max, timeout=self.flush_seconds)
-        now = time.monotonic()
-        self._buffer(msgs, now)
-        for (topic, partition), buf in list(self.buffers.items()):
-            if self.pending is not None:
-                return
-            self._flush_ready(topic, partition, buf, now)
+        if self.paused:  # what was pending went with a revoke
+            self._resume()
+        free = len(self.lanes) - len(self.writing)
+        full = self._buffered() >= self.buffer_max  # memory holds enough: consume no more for now
+        if not full:
+            # no wait when a lane can take a batch now; a short one while the lanes write (consume()
+            # waits for batch_max messages or the timeout)
+            if free > 0 and self._ready(time.monotonic()):
+                timeout = 0.0
+            else:
+                timeout = CONSUME_WHILE_WRITING_S if self.writing else self.flush_seconds
+            msgs = self.consumer.consume(num_messages=self.batch_max, timeout=timeout)
+            self._buffer(msgs, time.monotonic())
+        jobs = self._next_batches(time.monotonic(), free)
+        if full and not jobs:  # wait for a lane, or for a partition's batch to be due
+            if self.writing:
+                wait([f for _job, f in self.writing.values()], self.flush_seconds, FIRST_COMPLETED)
+            else:
+                time.sleep(CONSUME_WHILE_WRITING_S)
+        if jobs:
+            self.consumer.commit(
+                offsets=[
+                    TopicPartition(j.topic, j.partition, j.first, metadata=f"{PLAN_PREFIX}{j.end}")
+                    for j in jobs
+                ],
+                asynchronous=False,
+            )
+            for job in jobs:
+                self._send(job)
+
+    def _send(self, job: PendingInsert) -> None:
+        self.writing[_key(job)] = (job, self.lanes.submit(self._write, job))
+
+    def _ended(self) -> list[tuple[PendingInsert, Exception | None]]:
+        """The batches the lanes are done with, and how each ended."""
+        ended = [(key, job, f) for key, (job, f) in self.writing.items() if f.done()]
+        for key, _job, _f in ended:
+            del self.writing[key]
+        return [(job, f.result()) for _key, job, f in ended]
+
+    def _settle_all(self) -> None:
+        """Wait for every batch on its way, and settle them."""
+        wait([f for _job, f in self.writing.values()])
+        self._settle(self._ended())
+
+    def _retrying(self) -> bool:
+        return any(job.attempts for job, _f in self.writing.values())
+
+    def _buffered(self) -> int:
+        return sum(len(b.messages) for b in self.buffers.values())
 
     def _buffer(self, msgs: list[Message], now: float) -> None:
         for m in msgs:
@@ -175,41 +238,48 @@ class ClickHouseWriter:
                 buf.started = now
             buf.messages.append(m)
 
-    def _flush_ready(self, topic: str, partition: int, buf: PartitionBuffer, now: float) -> None:
-        while buf.messages and self.pending is None:
+    def _next_batches(self, now: float, lanes: int) -> list[PendingInsert]:
+        """The next batch of the partitions that have one ready and none on its way, those waiting
+        longest first, as many as there are free lanes."""
+        ready = sorted(
+            (buf.started, key)
+            for key, buf in self.buffers.items()
+            if key not in self.writing and self._is_ready(buf, now)
+        )
+        jobs: list[PendingInsert] = []
+        for _started, (topic, partition) in ready[: max(0, lanes)]:
+            buf = self.buffers[(topic, partition)]
             if buf.plan_end is not None:
                 plan_end = buf.plan_end
-                if _offset(buf.messages[-1]) + 1 < plan_end:
-                    return  # the planned range is not fully read yet
                 cut = sum(1 for m in buf.messages if _offset(m) < plan_end)
                 batch, buf.messages = buf.messages[:cut], buf.messages[cut:]
                 buf.plan_end = None
-            elif len(buf.messages) >= self.batch_max or now - buf.started >= self.flush_seconds:
-                batch, buf.messages = buf.messages[: self.batch_max], buf.messages[self.batch_max :]
             else:
-                return
-            self._write_batch(topic, partition, batch)
+                batch, buf.messages = buf.messages[: self.batch_max], buf.messages[self.batch_max :]
             buf.started = now
+            jobs.append(PendingInsert(topic, partition, _offset(batch[0]), _offset(batch[-1]) + 1, batch))
+        return jobs
 
-    def _write_batch(self, topic: str, partition: int, batch: list[Message]) -> None:
-        first = _offset(batch[0])
-        end = _offset(batch[-1]) + 1
-        self.consumer.commit(
-            offsets=[TopicPartition(topic, partition, first, metadata=f"{PLAN_PREFIX}{end}")],
-            asynchronous=False,
-        )
-        self._insert(PendingInsert(topic, partition, first, end, batch))
+    def _is_ready(self, buf: PartitionBuffer, now: float) -> bool:
+        if not buf.messages:
+            return False
+        if buf.plan_end is not None:  # a planned range, once fully read
+            return _offset(buf.messages[-1]) + 1 >= buf.plan_end
+        return len(buf.messages) >= self.batch_max or now - buf.started >= self.flush_seconds
 
-    def _prepare(self, job: PendingInsert) -> None:
+    def _ready(self, now: float) -> bool:
+        return any(self._is_ready(buf, now) for buf in self.buffers.values())
+
+    def _prepare(self, job: PendingInsert, stage: ChargerEventStage | None) -> None:
         """Make the batch's rows: stage what ClickHouse maps, decode the rest here, dead-letter what
-        cannot be stored. Called with the lock held; ClickHouse errors propagate (an outage)."""
+        cannot be stored. Called with the lane's lock held; ClickHouse errors propagate (an outage)."""
         batch = job.messages
         python: Sequence[int] = range(len(batch))
-        if self.stage is not None and job.topic == CHARGER_EVENTS:
+        if stage is not None and job.topic == CHARGER_EVENTS:
             values = [m.value() or b"" for m in batch]
-            if self.stage.fits(values):
+            if stage.fits(values):
                 try:
-                    staged = self.stage.load(values)
+                    staged = stage.load(values)
                     python, job.staged, job.staged_rows = staged.python, values, staged.rows
                 except Unreadable as exc:  # a corrupt record in the batch: Python finds it, and the DLQ
                     log.info("%s: the batch goes the Python way (%s)", job.token, exc)
@@ -234,31 +304,56 @@ class ClickHouseWriter:
             raise RuntimeError("dead-letter records not acknowledged by Kafka; not committing")
         job.tables = dict(tables)
 
-    def _insert(self, job: PendingInsert) -> None:
-        """Insert the batch's rows, every table under its token (a table already in is dropped as a repeat),
-        and commit past it; if ClickHouse refuses, keep it for a retry after a back-off."""
-        try:
-            with self.lock:
-                if job.tables is None:
-                    self._prepare(job)
-                elif job.staged is not None and self.stage is not None:
-                    self.stage.load(job.staged)  # the stage holds one batch: this one's again
-                assert job.tables is not None
-                if job.staged is not None and self.stage is not None:
-                    self.stage.insert(job.token)
-                for table in sorted(job.tables):
-                    rows, spec = job.tables[table], TABLES[table]
-                    self.client.insert(
-                        f"chargestream.{table}",
-                        rows,
-                        column_names=spec.names,
-                        column_type_names=spec.types,  # the spec is checked against the DDL: no DESCRIBE
-                        settings={"insert_deduplication_token": job.table_token(table)},
-                    )
-        except (OperationalError, DatabaseError) as exc:  # the store, not the rows: wait and retry
-            self._refused(job, exc)
-            return
-        self.commit_done(job.topic, job.partition, job.end)
+    def _settle(self, ended: list[tuple[PendingInsert, Exception | None]]) -> None:
+        """Commit past the batches that went in, keep those ClickHouse refused for a retry after a
+        back-off, and stop on an error of ours."""
+        done = [job for job, exc in ended if exc is None]
+        if done:
+            self.commit_done(done)
+            for job in done:
+                self._count(job)
+        bug: Exception | None = None
+        for job, exc in ended:
+            if isinstance(exc, (OperationalError, DatabaseError)):  # the store, not the rows: wait and retry
+                self._refused(job, exc)
+            elif exc is not None:
+                bug = bug or exc
+        if bug is not None:
+            raise bug
+        retried = [job for job in done if job.attempts]
+        if retried and not self.pending and not self._retrying():
+            log.warning(
+                "ClickHouse takes inserts again after %d retries (%.0f s): consuming again",
+                max(j.attempts for j in retried),
+                time.time() - (self.stats.failing_since or time.time()),
+            )
+            self.stats.failing_since = None
+            metrics.FAILING.set(0)
+            self._resume()
+
+    def _write(self, job: PendingInsert, lane: Lane) -> None:
+        """Insert the batch's rows through a lane, every table under its token (a table already in is
+        dropped as a repeat)."""
+        with lane.lock:
+            if job.tables is None:
+                self._prepare(job, lane.stage)
+            elif job.staged is not None and lane.stage is not None:
+                lane.stage.load(job.staged)  # the stage holds one batch: this one's again
+            assert job.tables is not None
+            if job.staged is not None and lane.stage is not None:
+                lane.stage.insert(job.token)
+            for table in sorted(job.tables):
+                rows, spec = job.tables[table], TABLES[table]
+                lane.client.insert(
+                    f"chargestream.{table}",
+                    rows,
+                    column_names=spec.names,
+                    column_type_names=spec.types,  # the spec is checked against the DDL: no DESCRIBE
+                    settings={"insert_deduplication_token": job.table_token(table)},
+                )
+
+    def _count(self, job: PendingInsert) -> None:
+        assert job.tables is not None
         counts = {table: len(rows) for table, rows in job.tables.items()}
         for table, n in job.staged_rows.items():
             counts[table] = counts.get(table, 0) + n
@@ -273,16 +368,14 @@ class ClickHouseWriter:
         self.stats.dead_letters += job.dead
         self.stats.last_flush = time.time()
         job.messages = []  # in: the messages are not needed again
-        if self.pending is not None:
-            log.warning(
-                "ClickHouse takes inserts again after %d retries (%.0f s): consuming again",
-                job.attempts,
-                time.time() - (self.stats.failing_since or time.time()),
-            )
-            self.pending = None
-            self.stats.failing_since = None
-            metrics.FAILING.set(0)
-            self.consumer.resume(self.consumer.assignment())
+
+    def _pause(self) -> None:
+        self.consumer.pause(self.consumer.assignment())
+        self.paused = True
+
+    def _resume(self) -> None:
+        self.consumer.resume(self.consumer.assignment())
+        self.paused = False
 
     def _refused(self, job: PendingInsert, exc: Exception) -> None:
         delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2**job.attempts)
@@ -291,10 +384,11 @@ class ClickHouseWriter:
         self.stats.insert_failures += 1
         metrics.INSERT_FAILURES.inc()
         metrics.FAILING.set(1)
-        if self.pending is None:
-            self.pending = job
+        if self.stats.failing_since is None:
             self.stats.failing_since = time.time()
-            self.consumer.pause(self.consumer.assignment())
+        if job not in self.pending:
+            self.pending.append(job)
+        self._pause()
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         log.warning(
             "ClickHouse refused the insert of %s[%d] %d..%d (attempt %d: %s); consumption paused, "
@@ -308,10 +402,20 @@ class ClickHouseWriter:
             delay,
         )
 
-    def commit_done(self, topic: str, partition: int, end: int) -> None:
-        """Commit past a written batch (clearing its plan)."""
-        self.consumer.commit(offsets=[TopicPartition(topic, partition, end)], asynchronous=False)
-        self.written[(topic, partition)] = end
+    def commit_done(self, jobs: Sequence[PendingInsert]) -> None:
+        """Commit past written batches (clearing their plans)."""
+        self.consumer.commit(
+            offsets=[TopicPartition(j.topic, j.partition, j.end) for j in jobs], asynchronous=False
+        )
+        for j in jobs:
+            self.written[(j.topic, j.partition)] = j.end
+
+    def close(self) -> None:
+        """Let the batches on their way end (committing what went in), then stop the lanes."""
+        try:
+            self._settle_all()
+        finally:
+            self.lanes.close()
 
     def report_lag(self) -> None:
         """The consumer lag gauge: per assigned partition, the records past what is written. The partition
@@ -322,6 +426,10 @@ class ClickHouseWriter:
             done = self.written.get((tp.topic, tp.partition))
             if done is not None and high >= 0:
                 metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
+
+
+def _key(job: PendingInsert) -> Partition:
+    return (job.topic, job.partition)
 
 
 def _offset(m: Message) -> int:

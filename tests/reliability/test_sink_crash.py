@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -20,9 +21,10 @@ from schemas.events import ChargerEvent, MeterValues, SampledValue, StatusChange
 from schemas.topics import CHARGER_EVENTS, SESSIONS
 from sinks.clickhouse import connect
 from sinks.event_stage import ChargerEventStage, SchemaServer
+from sinks.lanes import Lane
 from sinks.migrations import migrate
 from sinks.service import _decode_json
-from sinks.writer import ClickHouseWriter
+from sinks.writer import ClickHouseWriter, PendingInsert
 from tests.reliability.test_worker_crash import _start_group_at_end
 
 KILLS = 20
@@ -63,11 +65,11 @@ class Killer:
 class Dies(ClickHouseWriter):
     """A writer whose second batch of the test's rows ends it before its commit (see Killer)."""
 
-    def commit_done(self, topic: str, partition: int, end: int) -> None:
+    def commit_done(self, jobs: Sequence[PendingInsert]) -> None:
         killer = cast(Killer, self.client)
         if len(killer.batches) > 1 and killer.inserts is None:
-            raise Crash(f"killed before committing {topic}[{partition}]@{end}")
-        super().commit_done(topic, partition, end)
+            raise Crash(f"killed before committing {', '.join(j.token for j in jobs)}")
+        super().commit_done(jobs)
 
 
 def _record(station: str, i: int) -> dict[str, Any]:
@@ -99,7 +101,14 @@ def _record(station: str, i: int) -> dict[str, Any]:
 
 
 def _writer(
-    cls: type[ClickHouseWriter], bootstrap: str, group: str, client: Client, topic: str = SESSIONS
+    cls: type[ClickHouseWriter],
+    bootstrap: str,
+    group: str,
+    client: Client,
+    topic: str = SESSIONS,
+    stage: ChargerEventStage | None = None,
+    more_lanes: Sequence[Lane] = (),
+    fetch_bytes: int = 1 << 20,  # per partition: librdkafka's default
 ) -> ClickHouseWriter:
     consumer = Consumer(
         {
@@ -107,6 +116,7 @@ def _writer(
             "group.id": group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            "max.partition.fetch.bytes": fetch_bytes,
         }
     )
     w = cls(
@@ -118,6 +128,8 @@ def _writer(
         threading.Lock(),
         batch_max=PER_BATCH,
         flush_seconds=0.3,
+        stage=stage,
+        more_lanes=more_lanes,
     )
     consumer.subscribe([topic], on_assign=w.on_assign, on_revoke=w.on_revoke)
     return w
@@ -163,12 +175,14 @@ def test_twenty_deaths_between_insert_and_commit_neither_lose_nor_double(
             deaths += 1
         finally:
             w.consumer.close()  # dies: nothing more is committed
+            w.close()
     last = _writer(ClickHouseWriter, kafka_topics, group, client)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and _billed(client, station) < n:
         last.poll_once()
     for _ in range(5):  # a few more rounds: nothing further may arrive
         last.poll_once()
+    last.close()
     last.consumer.close()
 
     assert deaths == KILLS
@@ -240,9 +254,9 @@ def test_twenty_deaths_of_a_sink_that_lets_clickhouse_decode_neither_lose_nor_do
     schemas = SchemaServer()
 
     def writer(cls: type[ClickHouseWriter], handle: Client) -> ClickHouseWriter:
-        w = _writer(cls, kafka_topics, group, handle, CHARGER_EVENTS)
-        w.stage = ChargerEventStage(handle, schemas.url)
-        return w
+        return _writer(
+            cls, kafka_topics, group, handle, CHARGER_EVENTS, ChargerEventStage(handle, schemas.url)
+        )
 
     deaths = 0
     try:
@@ -259,6 +273,7 @@ def test_twenty_deaths_of_a_sink_that_lets_clickhouse_decode_neither_lose_nor_do
                 deaths += 1
             finally:
                 w.consumer.close()
+                w.close()
         last = writer(ClickHouseWriter, client)
         statuses = f"SELECT count() FROM chargestream.status_changes WHERE station_id = '{station}'"
         deadline = time.monotonic() + 60
@@ -266,6 +281,7 @@ def test_twenty_deaths_of_a_sink_that_lets_clickhouse_decode_neither_lose_nor_do
             last.poll_once()
         for _ in range(5):
             last.poll_once()
+        last.close()
         last.consumer.close()
         assert last.stats.rows > 0 and last.stage is not None
     finally:
@@ -279,4 +295,117 @@ def test_twenty_deaths_of_a_sink_that_lets_clickhouse_decode_neither_lose_nor_do
     assert meter.result_rows[0] == (3 * len(metered), 3 * len(metered), sum(3003.0 + 3 * i for i in metered))
     status = client.query(f"SELECT count(), uniqExact(event_id) FROM chargestream.status_changes {where}")
     assert status.result_rows[0] == (n // 2, n // 2)
+    client.close()
+
+
+class LaneDies(ClickHouseWriter):
+    """A writer with two lanes (sinks.lanes) that dies once a batch of this life is in, while another
+    partition's batch is on its way: before a commit, or (SecondLane) in the second lane before its
+    batch's first insert, while the first lane may be writing its own (which then goes in and is committed
+    if it ends first, or is left to the next life)."""
+
+    before_commit = True
+    batches_in = 0
+
+    def commit_done(self, jobs: Sequence[PendingInsert]) -> None:
+        if self.before_commit and self.batches_in and self.writing:
+            raise Crash(f"killed before committing {', '.join(j.token for j in jobs)}")
+        super().commit_done(jobs)
+        self.batches_in += len(jobs)
+
+
+class SecondLane:
+    """The second lane's handle: dies at an insert once the writer has a batch in and another batch is
+    on its way."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.writer: LaneDies | None = None
+
+    def insert(self, table: str, rows: list[Any], **kwargs: Any) -> Any:
+        w = self.writer
+        if w is not None and not w.before_commit and w.batches_in and len(w.writing) > 1:
+            raise Crash(f"killed in the second lane before inserting {table}")
+        return self.client.insert(table, rows, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_twenty_deaths_of_a_two_lane_sink_neither_lose_nor_double(
+    kafka_topics: str, tmp_path: Path, unique: str
+) -> None:
+    path = tmp_path / "ch"
+    client = connect(f"chdb://{path}")
+    migrate(client)
+    for table in ("billing_records", "billing_ledger", "port_hourly"):
+        client.command(f"SYSTEM STOP MERGES chargestream.{table}")  # a double must stay visible
+    second = connect(f"chdb://{path}")  # a lane is a handle of its own
+    group, partitions = f"crash-lanes-sink-{unique}", 3
+    stations = [f"CRASH-L-{unique}-p{p}" for p in range(partitions)]
+    _start_group_at_end(kafka_topics, group, SESSIONS)  # only this test's records: every batch is ours
+    per_station = 1500  # a life takes a few batches of 25 records
+    # small record batches, as many gateways write them: a fetch can bring a few records of every partition
+    # (the broker hands out whole record batches, and one producer's backlog would go as one per partition)
+    codec = EmbeddedCodec()
+    p = Producer({"bootstrap.servers": kafka_topics, "enable.idempotence": True, "batch.num.messages": 10})
+    for i in range(per_station):
+        for part, station in enumerate(stations):  # interleaved: the partitions fill together
+            p.produce(
+                SESSIONS,
+                key=station.encode(),
+                value=codec.encode(SESSIONS, _record(station, i)),
+                partition=part,
+            )
+    assert p.flush(30) == 0
+
+    def writer(cls: type[ClickHouseWriter], lane: Client) -> ClickHouseWriter:
+        # each fetch brings a few records of every partition, as for a sink that keeps up with its fleet
+        lanes = [Lane(lane, None, threading.Lock())]
+        return _writer(cls, kafka_topics, group, client, more_lanes=lanes, fetch_bytes=4096)
+
+    deaths = 0
+    while deaths < KILLS:
+        lane = SecondLane(second)
+        w = cast(LaneDies, writer(LaneDies, cast(Client, lane)))
+        w.before_commit = deaths % 2 == 0
+        lane.writer = w
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                w.poll_once()
+            raise AssertionError(f"life {deaths + 1} never had two batches on their way at once")
+        except Crash:
+            deaths += 1
+        finally:
+            w.writing.clear()  # dies: what is on its way (it may still go in) is never committed
+            w.consumer.close()
+            w.close()
+    last = writer(ClickHouseWriter, second)
+    n = per_station * partitions
+    billed = (
+        f"SELECT count() FROM chargestream.billing_records FINAL WHERE station_id LIKE 'CRASH-L-{unique}-%'"
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and int(client.query(billed).result_rows[0][0]) < n:
+        last.poll_once()
+    for _ in range(5):  # a few more rounds: nothing further may arrive
+        last.poll_once()
+    last.close()
+    last.consumer.close()
+
+    assert deaths == KILLS
+    energy = sum(1000 + i for i in range(per_station))
+    for station in stations:
+        assert _billed(client, station, raw=True) == _billed(client, station) == per_station
+        ledger = client.query(
+            f"SELECT count(), sum(energy_wh) FROM chargestream.billing_ledger WHERE station_id = '{station}'"
+        ).result_rows[0]
+        assert ledger == (per_station, energy)
+        hours = client.query(
+            "SELECT sum(sessions), sum(energy_wh) FROM chargestream.port_hourly "
+            f"WHERE station_id = '{station}'"
+        ).result_rows[0]
+        assert hours == (per_station, energy)
+    second.close()
     client.close()

@@ -1,7 +1,8 @@
 """ClickHouse refuses every insert for over a minute while a fleet's records stream in (the engine's own
-TOO_MANY_PARTS, as a server under a merge backlog answers): the sink backs off, pauses its partitions so
-memory holds one batch, commits nothing past it, and once ClickHouse takes inserts again writes all of it,
-nothing lost, nothing doubled, aggregates included."""
+TOO_MANY_PARTS, as a server under a merge backlog answers): the sink, with two lanes as it runs, backs off,
+pauses its partitions so memory holds one round of batches (one a partition at most), commits nothing past
+them, and once ClickHouse takes inserts again writes all of it, nothing lost, nothing doubled, aggregates
+included."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from schemas.codec import EmbeddedCodec
 from schemas.events import MeterValues
 from sinks.clickhouse import connect
 from sinks.event_stage import ChargerEventStage, SchemaServer
+from sinks.lanes import Lane
 from sinks.migrations import migrate
 from sinks.service import SINK_TOPICS, _decode_json
 from sinks.writer import ClickHouseWriter
@@ -42,6 +44,7 @@ def _tables(client: Client) -> list[str]:
 def sink(kafka_topics: str, tmp_path: Path, unique: str) -> Iterator[tuple[ClickHouseWriter, Client]]:
     client = connect(f"chdb://{tmp_path / 'ch'}")
     migrate(client)
+    second = connect(f"chdb://{tmp_path / 'ch'}")  # two lanes, as the sink runs (sinks.lanes)
     group = f"outage-sink-{unique}"
     for topic in SINK_TOPICS:
         _start_group_at_end(kafka_topics, group, topic)
@@ -57,10 +60,13 @@ def sink(kafka_topics: str, tmp_path: Path, unique: str) -> Iterator[tuple[Click
         batch_max=BATCH,
         flush_seconds=0.3,
         stage=ChargerEventStage(client, schemas.url),  # as the sink runs: ClickHouse decodes the events
+        more_lanes=[Lane(second, ChargerEventStage(second, schemas.url), threading.Lock())],
     )
     consumer.subscribe(SINK_TOPICS, on_assign=writer.on_assign, on_revoke=writer.on_revoke)
     yield writer, client
+    writer.close()
     consumer.close()
+    second.close()
     client.close()
     schemas.stop()
 
@@ -77,6 +83,8 @@ def test_a_clickhouse_outage_of_over_a_minute_loses_nothing(
     bills = current_bills(result.sessions)
     where = f"station_id LIKE 'SIM-{seed}-%'"
     half = len(sim.events) // 2
+    statuses = sum(1 for e in sim.events if e.kind == "StatusChange")
+    samples = sum(len(e.payload.samples) for e in sim.events if isinstance(e.payload, MeterValues))
     publisher = EventPublisher(kafka_topics, EmbeddedCodec())
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -113,23 +121,36 @@ def test_a_clickhouse_outage_of_over_a_minute_loses_nothing(
         publisher.flush()
         out_since = time.monotonic()
         _wait(lambda: writer.stats.failing_since is not None, 30, "the sink to meet the outage")
-        buffered_peak = 0
+        buffered_peak = pending_peak = 0
         while time.monotonic() - out_since < OUTAGE_S:
             buffered_peak = max(buffered_peak, sum(len(b.messages) for b in list(writer.buffers.values())))
+            pending_peak = max(pending_peak, len(writer.pending))
             assert not errors, errors
             time.sleep(0.5)
-        assert writer.pending is not None and writer.stats.insert_failures >= 5
+        assert writer.pending and writer.stats.insert_failures >= 5
         # paused: what waits in memory is what was fetched before the pause, not the whole backlog
         assert buffered_peak < len(sim.events) - half
+        assert pending_peak <= len(writer.consumer.assignment())  # a round: one batch a partition at most
         with writer.lock:
             for t in refusing:
                 client.command(f"ALTER TABLE chargestream.{t} RESET SETTING parts_to_throw_insert")
+        # every bill, status change and sample in (the lanes write the partitions' batches independently:
+        # the bills may be in before the last charger events)
         billed = f"SELECT count() FROM chargestream.billing_records FINAL WHERE {where}"
+        counts = (
+            f"SELECT ({billed}), (SELECT count() FROM chargestream.status_changes WHERE {where}), "
+            f"(SELECT count() FROM chargestream.meter_values WHERE {where})"
+        )
         _wait(
-            lambda: int(client.query(billed).result_rows[0][0]) == len(bills) and writer.pending is None,
+            lambda: (
+                client.query(counts).result_rows[0] >= (len(bills), statuses, samples) and not writer.pending
+            ),
             120,
-            "every bill in after the outage",
-            lambda: f"{client.query(billed).result_rows}, pending {writer.pending is not None}",
+            "every record in after the outage",
+            lambda: (
+                f"{client.query(counts).result_rows} of {(len(bills), statuses, samples)}, "
+                f"pending {len(writer.pending)}"
+            ),
         )
     finally:
         stop.set()
@@ -141,9 +162,7 @@ def test_a_clickhouse_outage_of_over_a_minute_loses_nothing(
     raw, distinct = client.query(
         f"SELECT count(), uniqExact(event_id) FROM chargestream.status_changes WHERE {where}"
     ).result_rows[0]
-    statuses = sum(1 for e in sim.events if e.kind == "StatusChange")
     assert raw == distinct == statuses
-    samples = sum(len(e.payload.samples) for e in sim.events if isinstance(e.payload, MeterValues))
     assert client.query(f"SELECT count() FROM chargestream.meter_values WHERE {where}").result_rows == [
         (samples,)
     ]
