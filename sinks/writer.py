@@ -268,7 +268,8 @@ class ClickHouseWriter:
         return len(buf.messages) >= self.batch_max or now - buf.started >= self.flush_seconds
 
     def _ready(self, now: float) -> bool:
-        return any(self._is_ready(buf, now) for buf in self.buffers.values())
+        """A batch is ready for a lane (of a partition with none on its way)."""
+        return any(key not in self.writing and self._is_ready(buf, now) for key, buf in self.buffers.items())
 
     def _prepare(self, job: PendingInsert, stage: ChargerEventStage | None) -> None:
         """Make the batch's rows: stage what ClickHouse maps, decode the rest here, dead-letter what
