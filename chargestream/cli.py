@@ -617,10 +617,26 @@ def settings() -> None:
     s = Settings()
     table = Table("env var", "value")
     for name, value in s.model_dump().items():
-        table.add_row(f"CHARGESTREAM_{name.upper()}", "" if value is None else str(value))
+        table.add_row(f"CHARGESTREAM_{name.upper()}", "" if value is None else _masked(str(value)))
     table.add_row("(kafka bootstrap in use)", s.bootstrap)
-    table.add_row("(clickhouse in use)", s.clickhouse_dsn)
+    table.add_row("(clickhouse in use)", _masked(s.clickhouse_dsn))
     console.print(table)
+
+
+def _masked(value: str) -> str:
+    """A URL's password as *** (a terminal, a shared screen, a pasted issue); anything else as it is."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    user = parts.username or ""
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @app.command()
