@@ -157,6 +157,20 @@ def _leading_string(value: bytes) -> bytes:
     return value[pos : pos + length]
 
 
+def _event_ids(values: Sequence[bytes]) -> list[bytes]:
+    """Each message's event id. Ids under 64 bytes (uuids, the gateways' ids) have a one-byte length:
+    read inline, at half the cost of the general varint (this runs under the GIL, for every message)."""
+    ids = []
+    start = _HEADER.size + 1
+    for v in values:
+        n = v[_HEADER.size] if len(v) > _HEADER.size else 0x80
+        if n < 0x80 and not n & 1 and start + (n >> 1) <= len(v):  # zig-zag: even is >= 0
+            ids.append(v[start : start + (n >> 1)])
+        else:
+            ids.append(_leading_string(v))
+    return ids
+
+
 class ChargerEventStage:
     """One sink's staging table for charger events, on a client used by that sink alone."""
 
@@ -228,7 +242,7 @@ class ChargerEventStage:
         """Stage the batch: which messages SQL does not map (Python's), and the rows it will write.
         Unreadable when ClickHouse cannot read the bytes as these messages; DatabaseError or
         OperationalError: the store's fault."""
-        digest = hashlib.sha256(b"".join(b"%d:%s" % (len(i), i) for i in map(_leading_string, values)))
+        digest = hashlib.sha256(b"".join(b"%d:%s" % (len(i), i) for i in _event_ids(values)))
         self.client.command(f"TRUNCATE TABLE {STAGE}")
         try:
             self.client.raw_insert(STAGE, None, b"".join(values), fmt="AvroConfluent", settings=self.settings)
