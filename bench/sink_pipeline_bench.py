@@ -1,14 +1,15 @@
 """Rows/s into ClickHouse for one sink process, next to a raw clickhouse-connect insert of the same rows
 in the same run.
 
-    .venv/bin/python -m bench.sink_pipeline_bench [--events 300000] [--writers 2] [--label L]
+    .venv/bin/python -m bench.sink_pipeline_bench [--events 1000000] [--writers 2] [--label L]
 
 A local Kafka broker (the project's jars) gets the sink's topic mix (bench.sink_bench's messages: meter
 values with three samples, status changes, session records, feedback); `chargestream serve sink` then
 consumes them into a fresh embedded store, and its own Prometheus counter (rows written, by table) is read
 while it works. `rows_per_s` is taken from the first rows written to the last (process start and the
 consumer group's join left out; the first batches and the last partial ones, which wait flush_seconds,
-counted), `rows_per_s_steady` from a tenth of the rows to nine tenths. The baseline inserts the very
+counted: the figure to go by), `rows_per_s_steady` from a tenth of the rows to nine tenths (which may
+leave out session batches, costly and few rows). The baseline inserts the very
 rows the sink wrote (decoded and mapped here, not timed) into another fresh store with `client.insert`,
 in the sink's batch sizes: the ratio of the two is the figure to compare between versions (the machine
 is shared and noisy). The sink writes through `--writers` ClickHouse handles at once (sinks.lanes); for
@@ -283,9 +284,10 @@ def main() -> None:
     parser.add_argument(
         "--events",
         type=int,
-        default=300_000,
-        help="charger events (plus a tenth as many other records); with fewer, the sink's start (its first "
-        "batch) and its end (the last partial batches wait flush_seconds) weigh on the rate",
+        default=1_000_000,
+        help="charger events (plus a twentieth as many session records and a hundredth feedback); with "
+        "fewer, the sink's start (the topics' first batches at once, the session records' decoded in "
+        "Python) and its end (the last partial batches wait flush_seconds) weigh on the rate",
     )
     parser.add_argument("--label", default="current")
     parser.add_argument("--out", type=Path, default=Path("bench/results/sink_pipeline.json"))
