@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -145,6 +145,33 @@ def _produce(bootstrap: str, station: str, rng: range) -> None:
     assert p.flush(30) == 0
 
 
+def _dies(w: ClickHouseWriter, life: int, never: str) -> None:
+    """Run a writer until its planted death; then it is dead: nothing it has on its way is committed (a
+    batch a lane is writing may still go in, as a dying process's last insert may)."""
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            w.poll_once()
+    except Crash:
+        return
+    finally:
+        w.writing.clear()
+        w.consumer.close()
+        w.close()
+    raise AssertionError(f"life {life} {never}")
+
+
+def _last_writer(w: ClickHouseWriter, done: Callable[[], bool]) -> None:
+    """Run the last writer until everything is in, and a few rounds more (nothing further may arrive)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not done():
+        w.poll_once()
+    for _ in range(5):
+        w.poll_once()
+    w.close()
+    w.consumer.close()
+
+
 def _billed(client: Client, station: str, *, raw: bool = False) -> int:
     table = "chargestream.billing_records" if raw else "chargestream.billing_records FINAL"
     return int(client.query(f"SELECT count() FROM {table} WHERE station_id = '{station}'").result_rows[0][0])
@@ -165,25 +192,10 @@ def test_twenty_deaths_between_insert_and_commit_neither_lose_nor_double(
     while deaths < KILLS:
         # before the offset commit, or after one or two of the batch's three table inserts
         killer = Killer(client, station, None if deaths % 2 == 0 else 1 + deaths % 4 // 2)
-        w = _writer(Dies, kafka_topics, group, cast(Client, killer))
-        deadline = time.monotonic() + 60
-        try:
-            while time.monotonic() < deadline:
-                w.poll_once()
-            raise AssertionError(f"life {deaths + 1} never reached the test's rows")
-        except Crash:
-            deaths += 1
-        finally:
-            w.consumer.close()  # dies: nothing more is committed
-            w.close()
+        _dies(_writer(Dies, kafka_topics, group, cast(Client, killer)), deaths + 1, "never reached the rows")
+        deaths += 1
     last = _writer(ClickHouseWriter, kafka_topics, group, client)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _billed(client, station) < n:
-        last.poll_once()
-    for _ in range(5):  # a few more rounds: nothing further may arrive
-        last.poll_once()
-    last.close()
-    last.consumer.close()
+    _last_writer(last, lambda: _billed(client, station) >= n)
 
     assert deaths == KILLS
     assert _billed(client, station, raw=True) == _billed(client, station) == n  # raw: no double kept
@@ -263,26 +275,11 @@ def test_twenty_deaths_of_a_sink_that_lets_clickhouse_decode_neither_lose_nor_do
         while deaths < KILLS:
             # before the offset commit, or before the batch's second table (of two) goes in
             killer = StageKiller(client, station, None if deaths % 2 == 0 else 1)
-            w = writer(Dies, cast(Client, killer))
-            deadline = time.monotonic() + 60
-            try:
-                while time.monotonic() < deadline:
-                    w.poll_once()
-                raise AssertionError(f"life {deaths + 1} never reached the test's rows")
-            except Crash:
-                deaths += 1
-            finally:
-                w.consumer.close()
-                w.close()
+            _dies(writer(Dies, cast(Client, killer)), deaths + 1, "never reached the test's rows")
+            deaths += 1
         last = writer(ClickHouseWriter, client)
         statuses = f"SELECT count() FROM chargestream.status_changes WHERE station_id = '{station}'"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and int(client.query(statuses).result_rows[0][0]) < n // 2:
-            last.poll_once()
-        for _ in range(5):
-            last.poll_once()
-        last.close()
-        last.consumer.close()
+        _last_writer(last, lambda: int(client.query(statuses).result_rows[0][0]) >= n // 2)
         assert last.stats.rows > 0 and last.stage is not None
     finally:
         schemas.stop()
@@ -370,29 +367,13 @@ def test_twenty_deaths_of_a_two_lane_sink_neither_lose_nor_double(
         w = cast(LaneDies, writer(LaneDies, cast(Client, lane)))
         w.before_commit = deaths % 2 == 0
         lane.writer = w
-        deadline = time.monotonic() + 60
-        try:
-            while time.monotonic() < deadline:
-                w.poll_once()
-            raise AssertionError(f"life {deaths + 1} never had two batches on their way at once")
-        except Crash:
-            deaths += 1
-        finally:
-            w.writing.clear()  # dies: what is on its way (it may still go in) is never committed
-            w.consumer.close()
-            w.close()
-    last = writer(ClickHouseWriter, second)
+        _dies(w, deaths + 1, "never had two batches on their way at once")
+        deaths += 1
     n = per_station * partitions
     billed = (
         f"SELECT count() FROM chargestream.billing_records FINAL WHERE station_id LIKE 'CRASH-L-{unique}-%'"
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and int(client.query(billed).result_rows[0][0]) < n:
-        last.poll_once()
-    for _ in range(5):  # a few more rounds: nothing further may arrive
-        last.poll_once()
-    last.close()
-    last.consumer.close()
+    _last_writer(writer(ClickHouseWriter, second), lambda: int(client.query(billed).result_rows[0][0]) >= n)
 
     assert deaths == KILLS
     energy = sum(1000 + i for i in range(per_station))
