@@ -114,8 +114,9 @@ class Settings(BaseSettings):
         2,
         ge=1,
         le=16,
-        description="ClickHouse handles the sink writes batches of different partitions through at once "
-        "(ClickHouse's work runs outside Python's GIL: about one core each); 1 writes one batch at a time",
+        description="lanes: ClickHouse handles, a thread each, writing the batches of different partitions "
+        "at once while the sink consumes (ClickHouse's work runs outside Python's GIL: up to a core each); "
+        "a partition's batches always go one after the other",
     )
 
     @property
