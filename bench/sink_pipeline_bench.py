@@ -51,6 +51,10 @@ REPO = Path(__file__).resolve().parents[1]
 BATCH_MAX = Settings().sink_batch_max  # the sink's default batch (messages per topic-partition)
 PARTITIONS = 3  # the topics' partitions, as the stack creates them
 WRITERS = Settings().sink_writers  # the sink's lanes (sinks.lanes), its default unless asked
+# How often the sink's counter is read: a scrape of /metrics costs the sink a few ms of its GIL (the
+# process collector reads /proc); at 20 a second it took a tenth of the sink's CPU in a profile. Prometheus
+# scrapes every 15 s; 4 a second still times a 10 s run to within ±2.5 %.
+POLL_S = 0.25
 
 
 def _produce(bootstrap: str, messages: list[tuple[str, bytes]]) -> None:
@@ -108,11 +112,14 @@ def sink_rate(
             "-f",
             "raw",
             *(["--idle"] if os.environ.get("BENCH_PROFILE_IDLE") else []),
+            # only the thread holding the GIL: what Python work bounds the sink
+            *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else []),
             "-o",
             str(profile),
             "--",
             *command,
         ]
+    started = time.monotonic()
     proc = subprocess.Popen(
         command,
         env=env,
@@ -127,9 +134,7 @@ def sink_rate(
         n = 0
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"the sink stopped: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
-                )
+                raise RuntimeError(f"the sink stopped: {log.read_text(errors='replace')[-2000:]}")
             try:
                 n = int(_metric(url, "chargestream_sink_rows_total"))
             except OSError:
@@ -141,18 +146,23 @@ def sink_rate(
                 seen.append((now, n))
             if n >= total_rows:
                 break
-            time.sleep(0.05)
+            time.sleep(POLL_S)
         else:
             raise RuntimeError(f"the sink wrote {n} of {total_rows} rows in {timeout:.0f} s")
         assert first is not None
         t0, n0 = first
         return {
+            # the sink's CPU from its start (imports, the group's join) to its last row, on 2 cores
+            "cpu_seconds": _cpu_seconds(proc.pid) if profile is None else None,
+            "process_seconds": round(now - started, 3),
             "batches": int(_metric(url, "chargestream_sink_batches_total")),
             "batch_seconds_total": round(_metric(url, "chargestream_sink_batch_seconds_sum"), 3),
             "rows_timed": total_rows - n0,
             "seconds": round(now - t0, 3),
             "rows_per_s": round((total_rows - n0) / (now - t0)) if now > t0 else None,
             "rows_per_s_steady": _steady(seen, total_rows),
+            # (seconds since the first rows, rows written): where the start and the end go slow
+            "timeline": [(round(t - t0, 2), k) for t, k in seen],
         }
     finally:
         # (py-spy writes its profile on an interrupt, and stops the sink with it)
@@ -162,6 +172,15 @@ def sink_rate(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
 
 
 def _steady(seen: list[tuple[float, int]], total_rows: int) -> int | None:

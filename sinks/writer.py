@@ -241,11 +241,7 @@ class ClickHouseWriter:
     def _next_batches(self, now: float, lanes: int) -> list[PendingInsert]:
         """The next batch of the partitions that have one ready and none on its way, those waiting
         longest first, as many as there are free lanes."""
-        ready = sorted(
-            (buf.started, key)
-            for key, buf in self.buffers.items()
-            if key not in self.writing and self._is_ready(buf, now)
-        )
+        ready = self._eligible(now)
         jobs: list[PendingInsert] = []
         for _started, (topic, partition) in ready[: max(0, lanes)]:
             buf = self.buffers[(topic, partition)]
@@ -269,7 +265,32 @@ class ClickHouseWriter:
 
     def _ready(self, now: float) -> bool:
         """A batch is ready for a lane (of a partition with none on its way)."""
-        return any(key not in self.writing and self._is_ready(buf, now) for key, buf in self.buffers.items())
+        return bool(self._eligible(now))
+
+    def _eligible(self, now: float) -> list[tuple[float, Partition]]:
+        """The partitions whose batch may go to a lane now, those waiting longest first. While ClickHouse
+        decodes the charger events, the batches of the other topics go one at a time: Python decodes
+        them, holding the GIL for most of their time, so two at once only take turns (the session
+        records' first batches held both lanes for seconds), while a batch ClickHouse works on (without
+        the GIL) next to one Python works on keeps both cores busy."""
+        ready = sorted(
+            (buf.started, key)
+            for key, buf in self.buffers.items()
+            if key not in self.writing and self._is_ready(buf, now)
+        )
+        python_taken = any(self._in_python(topic) for topic, _p in self.writing)
+        eligible = []
+        for started, key in ready:
+            if self._in_python(key[0]):
+                if python_taken:
+                    continue
+                python_taken = True
+            eligible.append((started, key))
+        return eligible
+
+    def _in_python(self, topic: str) -> bool:
+        """A topic the staged sink decodes in Python (with decode=python every batch is alike)."""
+        return self.stage is not None and topic != CHARGER_EVENTS
 
     def _prepare(self, job: PendingInsert, stage: ChargerEventStage | None) -> None:
         """Make the batch's rows: stage what ClickHouse maps, decode the rest here, dead-letter what

@@ -103,14 +103,16 @@ class SlowStore:
         self.log.append(("end", int(partition), int(first), int(end)))
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 3])
-@pytest.mark.parametrize("seed", range(4))
-def test_a_partitions_batches_go_one_after_the_other(lanes: int, seed: int) -> None:
+def _write_all(
+    lanes: int, seed: int, stage: Any = None
+) -> tuple[FakeConsumer, list[SlowStore], list[tuple[str, int, int, int]], ClickHouseWriter, int]:
+    """Every record through a writer of `lanes` lanes: the consumer, the stores, the stores' log, the
+    writer and the most messages its buffers held."""
     rng = random.Random(seed)
     consumer = FakeConsumer(rng)
     log: list[tuple[str, int, int, int]] = []
     stores = [SlowStore(random.Random(seed * 10 + i), log) for i in range(lanes)]
-    more = [Lane(s, None, threading.Lock()) for s in stores[1:]]  # type: ignore[arg-type]
+    more = [Lane(s, stage, threading.Lock()) for s in stores[1:]]  # type: ignore[arg-type]
     writer = ClickHouseWriter(
         consumer,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]  # no dead letters here
@@ -120,19 +122,31 @@ def test_a_partitions_batches_go_one_after_the_other(lanes: int, seed: int) -> N
         threading.Lock(),
         batch_max=7,
         flush_seconds=0.01,
+        stage=stage,
         more_lanes=more,
     )
     deadline = time.monotonic() + 30
-    buffered_peak = 0
+    peak = 0
     while sum(len(s.rows) for s in stores) < PARTITIONS * PER_PARTITION and time.monotonic() < deadline:
         writer.poll_once()
-        buffered_peak = max(buffered_peak, sum(len(b.messages) for b in writer.buffers.values()))
+        peak = max(peak, sum(len(b.messages) for b in writer.buffers.values()))
     writer.close()
-    # memory: what waits besides the batches on their way stays within the bound (plus one consume)
-    assert buffered_peak <= writer.buffer_max + writer.batch_max
+    return consumer, stores, log, writer, peak
 
+
+def _all_in(stores: list[SlowStore]) -> bool:
     ids = sorted(row[0] for s in stores for row in s.rows)
-    assert ids == sorted(f"a-{p}-{o}" for p in range(PARTITIONS) for o in range(PER_PARTITION))
+    return ids == sorted(f"a-{p}-{o}" for p in range(PARTITIONS) for o in range(PER_PARTITION))
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_partitions_batches_go_one_after_the_other(lanes: int, seed: int) -> None:
+    consumer, stores, log, writer, peak = _write_all(lanes, seed)
+    # memory: what waits besides the batches on their way stays within the bound (plus one consume)
+    assert peak <= writer.buffer_max + writer.batch_max
+
+    assert _all_in(stores)
     for p in range(PARTITIONS):
         # the lanes wrote this partition's batches one at a time, in offset order, back to back
         mine = [(kind, first, end) for kind, q, first, end in log if q == p]
@@ -146,3 +160,18 @@ def test_a_partitions_batches_go_one_after_the_other(lanes: int, seed: int) -> N
         for first, end in ranges:
             expected += [(first, f"{PLAN_PREFIX}{end}"), (end, None)]
         assert commits == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batches_python_decodes_go_one_at_a_time_while_clickhouse_decodes_the_charger_events(
+    seed: int,
+) -> None:
+    # With a stage, the alerts (like the session records) are decoded in Python under the GIL: a second
+    # lane would only take turns with the first, and hold back the charger events' batches.
+    _consumer, stores, log, _writer, _peak = _write_all(3, seed, stage=object())
+    assert _all_in(stores)
+    in_flight, most = 0, 0
+    for kind, *_ in log:
+        in_flight += 1 if kind == "start" else -1
+        most = max(most, in_flight)
+    assert most == 1
