@@ -239,8 +239,8 @@ class ClickHouseWriter:
             buf.messages.append(m)
 
     def _next_batches(self, now: float, lanes: int) -> list[PendingInsert]:
-        """The next batch of the partitions that have one ready and none on its way, those waiting
-        longest first, as many as there are free lanes."""
+        """The next batch of the partitions that have one ready, none on its way and leave to go
+        (`_eligible`), those waiting longest first, as many as there are free lanes."""
         ready = self._eligible(now)
         jobs: list[PendingInsert] = []
         for _started, (topic, partition) in ready[: max(0, lanes)]:
