@@ -14,6 +14,7 @@ import faust
 
 from schemas.topics import alert_topic
 from streams.agents.care_news import read_care_news
+from streams.agents.delivery import delivered
 from streams.agents.fault_news import alert_json, dump_stage, load_stage
 from streams.agents.metrics import count_alert
 from streams.maintenance import StationCare
@@ -27,9 +28,12 @@ def register(worker: Worker) -> None:
         async for key, value in stream.items():
             raw_key = bytes(key or b"")
             state = load_stage(worker.care.get(raw_key)) or StationCare(raw_key.decode())
-            for alert in apply(state, read_care_news(value), worker.policy.fault_rules_for):
+            alerts = apply(state, read_care_news(value), worker.policy.fault_rules_for)
+            for alert in alerts:
                 topic = worker.alerts[alert_topic(alert.type)]
                 count_alert(alert)
                 await topic.send(key=raw_key, value=alert_json(alert))
+            if alerts:
+                await delivered(worker)  # before the state that says they were sent
             worker.care[raw_key] = dump_stage(state)
             yield None

@@ -9,6 +9,7 @@ import faust
 
 from schemas.records import Alert
 from schemas.topics import ALERTS_FAULTS
+from streams.agents.delivery import delivered
 from streams.agents.fault_news import alert_json, dump_stage, load_stage, read_news
 from streams.agents.metrics import count_alert
 from streams.faults.model_clusters import ModelFaults, ModelKey, on_fault
@@ -25,8 +26,11 @@ def register(worker: Worker) -> None:
             state = load_stage(worker.models.get(raw_key)) or ModelFaults(
                 ModelKey(*raw_key.decode().split("|", 3))
             )
-            for alert in on_fault(state, news, worker.policy.fault_rules_for(news.site_id)):
+            alerts = on_fault(state, news, worker.policy.fault_rules_for(news.site_id))
+            for alert in alerts:
                 count_alert(alert)
                 await worker.alerts[ALERTS_FAULTS].send(key=str(state.key).encode(), value=alert_json(alert))
+            if alerts:
+                await delivered(worker)  # before the state that says they were sent
             worker.models[raw_key] = dump_stage(state)
             yield None

@@ -24,6 +24,7 @@ from schemas.topics import CHARGER_EVENTS, SESSIONS
 from streams.agents import metrics
 from streams.agents.care_news import care_news
 from streams.agents.dead_letters import dead_letter
+from streams.agents.delivery import delivered
 from streams.agents.fault_news import alert_news, station_news
 from streams.agents.timers import arm
 from streams.batch import process_batch
@@ -88,8 +89,10 @@ async def _process(worker: Worker, table: StationTable, batch: list[EventT[bytes
     # report judged at some time meets each alert as it then was.
     for news in out.care:
         await worker.by_station.send(key=(news.station_id or "").encode(), value=care_news(news))
-    # State last: a crash before this line re-runs the batch (its records are versioned, so the
-    # sink keeps one of each), a crash after it cannot lose the batch's records.
+    # State last, once the broker has the batch's records: a crash before this line re-runs the batch
+    # (its records are versioned, so the sink keeps one of each), a crash after it cannot lose them.
+    if saves:
+        await delivered(worker)
     for station_id, state in saves:
         save(station_id, state)
 

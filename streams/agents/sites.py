@@ -3,7 +3,8 @@ folded members) to `alerts.faults`, and the relayed fault alerts on to the model
 
 One message at a time, so Faust's current event is the message's own and the table reads and writes
 the site's own partition. Outputs are sent before the state is saved: a crash in between re-runs the
-message, and the stage's source-version check makes the re-run send nothing twice.
+message, and the stage's source-version check makes the re-run send nothing twice (the state is
+written once the broker has the outputs: `streams.agents.delivery`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import faust
 
 from schemas.records import Alert
 from schemas.topics import ALERTS_FAULTS
+from streams.agents.delivery import delivered
 from streams.agents.fault_news import alert_json, alert_news, dump_stage, load_stage, read_news
 from streams.agents.metrics import count_alert
 from streams.faults.incidents import model_news
@@ -31,8 +33,11 @@ def register(worker: Worker) -> None:
             if isinstance(news, StationSeen):
                 on_station(state, news)
             else:
-                for alert in on_alert(state, news, worker.policy.fault_rules_for(news.site_id)):
+                alerts = on_alert(state, news, worker.policy.fault_rules_for(news.site_id))
+                for alert in alerts:
                     await _publish(worker, state, alert)
+                if alerts:
+                    await delivered(worker)
             worker.sites[site_id.encode()] = dump_stage(state)
             yield None
 
